@@ -1,0 +1,104 @@
+"""The parameter server: owns the flat parameters and the optimizer.
+
+Each synchronous step it receives every worker's sums, divides by the total
+sample count (the exact global mean even for uneven slices), applies the
+optimizer in place and returns the new parameters, which Ray stores once in
+the object store for every worker's next call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.optimizers import OptimizerConfig, make_optimizer
+from workers.backprop import BatchResult
+from workers.network import Array, NetworkSpec
+
+
+class NonFiniteError(ArithmeticError):
+    """A step produced a loss or gradient that is nan or infinite."""
+
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"{what} became non-finite at step {step}")
+        self.step = step
+        self.what = what
+
+    def __reduce__(self):
+        # Keep the constructor arguments when Ray pickles the error.
+        return (type(self), (self.step, self.what))
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What the driver learns about one applied step."""
+
+    step: int
+    epoch: int
+    loss: float  # mean over the global batch
+    correct: int
+    count: int
+    grad_norm: float
+    update_norm: float
+    lr: float
+
+
+class ParameterServer:
+    """Holds theta (P,) and the optimizer; applies averaged gradients."""
+
+    def __init__(
+        self, spec: NetworkSpec, theta: Array, optimizer: OptimizerConfig
+    ) -> None:
+        self.spec = spec
+        self.theta = np.array(theta, dtype=spec.dtype)  # owned, writable copy
+        self.optimizer = make_optimizer(optimizer, len(self.theta), spec.dtype)
+        self.step = 0
+
+    def apply(self, epoch: int, *results: BatchResult) -> tuple[Array, StepStats]:
+        """Average the workers' sums, update theta, return it and the stats.
+
+        Raises NonFiniteError without touching theta if the loss or the
+        gradient is not finite, so the last good parameters survive.
+        """
+        step = self.step + 1
+        count = sum(r.count for r in results)
+        loss_sum = math.fsum(r.loss_sum for r in results)
+        g = results[0].grad_sum.copy()  # (P,)
+        for result in results[1:]:
+            g += result.grad_sum
+        g /= max(count, 1)
+
+        loss = loss_sum / max(count, 1)
+        if not math.isfinite(loss):
+            raise NonFiniteError(step, "loss")
+        grad_norm = float(np.linalg.norm(g))
+        if not math.isfinite(grad_norm):
+            raise NonFiniteError(step, "gradient")
+
+        before = self.theta.copy()
+        self.optimizer.step(self.theta, g)
+        before -= self.theta
+        self.step = step
+        stats = StepStats(
+            step=step,
+            epoch=epoch,
+            loss=loss,
+            correct=sum(r.correct for r in results),
+            count=count,
+            grad_norm=grad_norm,
+            update_norm=float(np.linalg.norm(before)),
+            lr=self.optimizer.config.lr,
+        )
+        # Ray copies return values into the object store before this actor
+        # runs its next call, so the in-place updates cannot race readers.
+        return self.theta, stats
+
+    def parameters(self) -> Array:
+        """The current flat parameters."""
+        return self.theta
+
+    def optimizer_state(self) -> dict[str, Array | int]:
+        """The optimizer's state, for checkpoints."""
+        return self.optimizer.state_dict()

@@ -1,0 +1,71 @@
+"""The worker actor: forward and backward passes on its slice of each batch.
+
+A worker holds zero-copy, read-only views of the training and validation
+sets from Ray's object store (put there once by the driver) and receives
+only the current parameters, as an object reference, at each step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workers.backprop import BatchResult, batch_gradient, batch_loss
+from workers.network import Array, NetworkSpec
+from workers.sampler import BatchSampler, worker_slice
+
+# Rows evaluated at once, so validation of a large set stays within memory.
+EVALUATION_CHUNK = 4096
+
+
+class Worker:
+    """Computes summed gradients and losses for one rank of a job."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        rank: int,
+        num_workers: int,
+        sampler: BatchSampler,
+        x: Array,
+        y: np.ndarray,
+        x_val: Array | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> None:
+        self.spec = spec
+        self.rank = rank
+        self.num_workers = num_workers
+        self.sampler = sampler
+        self.x, self.y = x, y
+        self.x_val, self.y_val = x_val, y_val
+        self._epoch = -1
+        self._order = np.empty(0, dtype=np.int64)
+
+    def compute(self, theta: Array, epoch: int, batch: int) -> BatchResult:
+        """Summed gradient, loss and correct count of this rank's slice."""
+        if epoch != self._epoch:
+            # One permutation per epoch, not per step.
+            self._epoch, self._order = epoch, self.sampler.order(epoch)
+        indices = self.sampler.batch(self._order, batch)
+        mine = worker_slice(indices, self.rank, self.num_workers)
+        return batch_gradient(self.spec, theta, self.x[mine], self.y[mine])
+
+    def evaluate(self, theta: Array) -> BatchResult:
+        """Summed validation loss and correct count of this rank's slice."""
+        if self.x_val is None:
+            return BatchResult(np.zeros(0), 0.0, 0, 0)
+        n = len(self.x_val)
+        start = self.rank * n // self.num_workers
+        stop = (self.rank + 1) * n // self.num_workers
+        loss_sum, correct = 0.0, 0
+        for begin in range(start, stop, EVALUATION_CHUNK):
+            end = min(begin + EVALUATION_CHUNK, stop)
+            part = batch_loss(
+                self.spec, theta, self.x_val[begin:end], self.y_val[begin:end]
+            )
+            loss_sum += part.loss_sum
+            correct += part.correct
+        return BatchResult(np.zeros(0), loss_sum, correct, stop - start)
+
+    def ping(self) -> int:
+        """Return the rank; used to wait until the actor is up."""
+        return self.rank
