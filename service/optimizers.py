@@ -91,14 +91,16 @@ class Optimizer:
                 f"optimizer state lacks {sorted(missing) or ['t']} for "
                 f"{self.config.name}"
             )
+        # Check every array before copying any, so a bad state changes nothing.
         for name in self.state_names:
-            value = np.asarray(state[name])
-            if value.shape != self.state[name].shape:
+            shape = np.shape(state[name])
+            if shape != self.state[name].shape:
                 raise ValueError(
-                    f"optimizer state {name} has shape {value.shape}; "
+                    f"optimizer state {name} has shape {shape}; "
                     f"expected {self.state[name].shape}"
                 )
-            self.state[name][...] = value
+        for name in self.state_names:
+            self.state[name][...] = state[name]
         self.t = int(state["t"])
 
 
