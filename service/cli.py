@@ -1,0 +1,319 @@
+"""The ``gradpool`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from service.atomic import atomic_write
+from service.config import ConfigError, TrainConfig, build_config, load_config_file
+from service.data import BUILTIN_DATASETS, DataError
+from service.local_ray import connect_ray
+from service.parameter_server import NonFiniteError
+from service.prepare import RunPlan, prepare
+from service.weights import fold_standardizer, write_weights
+from workers.network import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+
+logger = logging.getLogger("gradpool")
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a hint, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n"
+        )
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a training request, shared by every command that sends one.
+
+    Defaults are left out of the namespace (``SUPPRESS``) so that a
+    configuration file can supply them and explicit options can override it.
+    """
+    unset = argparse.SUPPRESS
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default=unset,
+        metavar="NAME|PATH",
+        help=f"{', '.join(BUILTIN_DATASETS)}, or a .npz (x, y) or .csv file "
+        "(default: digits)",
+    )
+    data.add_argument(
+        "--target-column",
+        default=unset,
+        metavar="INDEX|NAME",
+        help="CSV column holding the target (default: the last)",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=float,
+        default=unset,
+        help="share held out for validation, 0 for none (default: 0.2)",
+    )
+    data.add_argument(
+        "--standardize",
+        action="store_true",
+        default=unset,
+        help="scale inputs to mean 0 and variance 1 (fitted on the training split)",
+    )
+    data.add_argument(
+        "--no-shuffle",
+        dest="shuffle",
+        action="store_false",
+        default=unset,
+        help="visit samples in file order",
+    )
+
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--hidden", type=int, default=unset, help="hidden units (default: 64)"
+    )
+    model.add_argument(
+        "--hidden-activation",
+        choices=HIDDEN_ACTIVATIONS,
+        default=unset,
+        help="default: relu",
+    )
+    model.add_argument(
+        "--output-activation",
+        choices=OUTPUT_ACTIVATIONS,
+        default=unset,
+        help="default: softmax for labels, identity for float targets",
+    )
+    model.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=unset,
+        help="default: cross_entropy for labels, mse for float targets",
+    )
+    model.add_argument(
+        "--dtype", choices=DTYPES, default=unset, help="default: float32"
+    )
+    model.add_argument(
+        "--init",
+        default=unset,
+        metavar="FILE.npz",
+        help="start from W1, b1, W2, b2 in this file",
+    )
+
+    optim = parser.add_argument_group("optimizer")
+    optim.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam", "adamw", "rmsprop"),
+        default=unset,
+        help="default: adam",
+    )
+    optim.add_argument(
+        "--lr",
+        type=float,
+        default=unset,
+        help="learning rate (default: 0.05 for sgd, 0.001 otherwise)",
+    )
+    optim.add_argument("--momentum", type=float, default=unset, help="sgd, rmsprop")
+    optim.add_argument("--dampening", type=float, default=unset, help="sgd")
+    optim.add_argument("--nesterov", action="store_true", default=unset, help="sgd")
+    optim.add_argument(
+        "--weight-decay",
+        type=float,
+        default=unset,
+        help="default: 0.01 for adamw, 0 otherwise",
+    )
+    optim.add_argument(
+        "--betas",
+        type=float,
+        nargs=2,
+        default=unset,
+        metavar=("B1", "B2"),
+        help="adam, adamw (default: 0.9 0.999)",
+    )
+    optim.add_argument("--eps", type=float, default=unset, help="default: 1e-8")
+    optim.add_argument(
+        "--amsgrad", action="store_true", default=unset, help="adam, adamw"
+    )
+    optim.add_argument(
+        "--alpha", type=float, default=unset, help="rmsprop (default: 0.99)"
+    )
+    optim.add_argument("--centered", action="store_true", default=unset, help="rmsprop")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--epochs", type=int, default=unset, help="default: 20")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=unset,
+        help="global batch size; at or above the training set size means full "
+        "batch (default: 64)",
+    )
+    run.add_argument(
+        "--workers", type=int, default=unset, help="worker actors (default: 2)"
+    )
+    run.add_argument("--seed", type=int, default=unset, help="default: 0")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML or JSON file of these options; command-line options win",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every gradpool command."""
+    parser = OneLineParser(
+        prog="gradpool",
+        description="Data-parallel training of a two-layer network on Ray.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
+
+    train = commands.add_parser(
+        "train",
+        help="run one training job in the foreground",
+        description="Train the network on a local Ray instance or a cluster.",
+    )
+    add_training_options(train)
+    output = train.add_argument_group("output")
+    output.add_argument(
+        "--save",
+        default=argparse.SUPPRESS,
+        metavar="FILE.npz",
+        help="write the final W1, b1, W2, b2 (acting on raw inputs)",
+    )
+    output.add_argument(
+        "--summary",
+        default=argparse.SUPPRESS,
+        metavar="FILE.json",
+        help="write final figures as JSON",
+    )
+    train.add_argument(
+        "--ray-address",
+        default=argparse.SUPPRESS,
+        metavar="ADDR",
+        help="Ray cluster to join, e.g. auto (default: RAY_ADDRESS, else a "
+        "local instance)",
+    )
+    train.set_defaults(handler=run_train)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Merge a configuration file with the explicit options; options win."""
+    settings: dict[str, Any] = {}
+    if args.config:
+        settings.update(load_config_file(args.config))
+    ignored = {"command", "handler", "config"}
+    settings.update({k: v for k, v in vars(args).items() if k not in ignored})
+    return build_config(**settings)
+
+
+def check_output_path(field: str, path: str | None) -> None:
+    """Refuse an output path that could not be written after training."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(field, f"{path!r} is a directory; give a file name")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(field, f"cannot write {path!r}: {parent} is not writable")
+
+
+def write_outputs(plan: RunPlan, result, save: str | None, summary: str | None) -> None:
+    """Write the final weights and the summary, each atomically."""
+    if save:
+        params = plan.spec.unflatten(result.theta)
+        if plan.standardizer is not None:
+            params = fold_standardizer(params, plan.standardizer)
+        write_weights(save, type(params)(*(p.astype(plan.spec.dtype) for p in params)))
+    if summary:
+        final = result.final
+        report = {
+            "final_train_loss": final.train_loss,
+            "final_train_accuracy": final.train_accuracy,
+            "val_loss": final.val_loss,
+            "val_accuracy": final.val_accuracy,
+            "steps": result.steps,
+            "epochs": len(result.epochs),
+            "wall_seconds": result.wall_seconds,
+            "samples_per_second": result.samples_per_second,
+            "history": [vars(m) for m in result.epochs],
+            "config": plan.config.to_dict(),
+        }
+        text = json.dumps(report, indent=2).encode()
+        atomic_write(summary, lambda handle: handle.write(text))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``gradpool train``: check everything, train, write the outputs."""
+    config = config_from_args(args)
+    check_output_path("save", config.save)
+    check_output_path("summary", config.summary)
+    plan = prepare(config)
+
+    # Ray is imported only after the checks: it takes a second to import,
+    # and a local instance must be configured before the import.
+    connect_ray(config.ray_address, config.workers)
+    import ray
+
+    from service.progress import Progress, format_epoch
+    from service.trainer import train
+
+    steps_per_epoch = -(-len(plan.train.x) // config.batch_size)
+    progress = Progress(config.epochs, steps_per_epoch)
+    try:
+        result = train(plan, on_step=progress.on_step, on_epoch=progress.on_epoch)
+    except NonFiniteError as error:
+        print(
+            f"gradpool train: error: training diverged: {error}; nothing was "
+            f"saved; lower --lr (now {plan.optimizer.lr:g}) or add --standardize",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    finally:
+        progress.close()
+        ray.shutdown()
+
+    write_outputs(plan, result, config.save, config.summary)
+    final = format_epoch(result.final, config.epochs)
+    print(
+        f"done {final} wall_seconds={result.wall_seconds:.1f} "
+        f"samples_per_second={result.samples_per_second:.0f}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gradpool`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return args.handler(args)
+    except DataError as error:
+        flag = "--" + error.field.replace("_", "-")
+        print(f"gradpool {args.command}: error: {flag}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"gradpool {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Shared fixtures: one local Ray instance on loopback for the whole session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.local_ray import use_loopback_only
+
+# Before Ray is imported anywhere, so every Ray process binds to 127.0.0.1;
+# subprocesses started by tests inherit it.
+use_loopback_only()
+
+import ray  # noqa: E402
+
+# Logical CPUs of the shared instance: enough for three workers plus slack,
+# whatever the machine has.
+RAY_CPUS = 4
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """Address of a Ray instance shared by every test of the session."""
+    ray.init(
+        address="local",
+        num_cpus=RAY_CPUS,
+        include_dashboard=False,
+        logging_level="WARNING",
+    )
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def gradpool_command() -> list[str]:
+    """How to run the installed command line in a subprocess."""
+    script = Path(sys.executable).with_name("gradpool")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "service.cli"]
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    """Environment for subprocesses, without a RAY_ADDRESS from outside."""
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    return env

@@ -1,0 +1,98 @@
+"""Distributed runs against the single-process reference, on a real Ray instance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.config import ConfigError, build_config
+from service.parameter_server import NonFiniteError
+from service.prepare import prepare
+from service.reference import reference_train
+from service.trainer import train
+
+# Sync training differs from the reference only by summation order.
+REL_TOLERANCE = 1e-10
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def iris_plan(**settings):
+    # 0.25 of iris leaves 112 training samples: uneven slices for 3 workers.
+    defaults = dict(
+        dataset="iris",
+        dtype="float64",
+        val_fraction=0.25,
+        standardize=True,
+        hidden=8,
+        seed=3,
+    )
+    return prepare(build_config(**{**defaults, **settings}))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_full_batch_training_matches_single_process_reference(ray_address, workers):
+    plan = iris_plan(batch_size=10_000, epochs=15, workers=workers, shuffle=False)
+    result = train(plan)
+    assert result.steps == 15
+    assert relative_error(result.theta, reference_train(plan)) < REL_TOLERANCE
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_shuffled_minibatch_training_matches_reference_for_any_worker_count(
+    ray_address, workers
+):
+    plan = iris_plan(
+        batch_size=16, epochs=3, workers=workers, optimizer="sgd", momentum=0.9
+    )
+    result = train(plan)
+    assert result.steps == 3 * 7
+    assert relative_error(result.theta, reference_train(plan)) < REL_TOLERANCE
+
+
+def test_training_moves_parameters_away_from_the_start(ray_address):
+    plan = iris_plan(batch_size=32, epochs=2, workers=2)
+    result = train(plan)
+    assert relative_error(result.theta, plan.theta0) > 1e-3
+
+
+def test_epoch_metrics_report_loss_falling_and_validation_figures(ray_address):
+    plan = iris_plan(batch_size=16, epochs=8, workers=2, lr=0.01)
+    seen = []
+    result = train(plan, on_epoch=seen.append)
+    assert [m.epoch for m in seen] == list(range(1, 9))
+    assert seen[-1].train_loss < seen[0].train_loss
+    assert seen[-1].val_loss is not None
+    assert 0.0 <= seen[-1].val_accuracy <= 1.0
+    assert result.final == seen[-1]
+
+
+def test_step_callback_sees_every_step_in_order(ray_address):
+    plan = iris_plan(batch_size=40, epochs=2, workers=2)
+    steps = []
+    train(plan, on_step=lambda stats: steps.append(stats.step))
+    assert steps == list(range(1, 7))
+
+
+def test_divergence_raises_non_finite_error_naming_the_step(ray_address):
+    plan = iris_plan(
+        batch_size=10_000,
+        epochs=50,
+        workers=2,
+        optimizer="sgd",
+        lr=1e30,
+        loss="mse",
+        output_activation="identity",
+    )
+    with pytest.raises(NonFiniteError) as caught:
+        train(plan)
+    assert caught.value.step >= 1
+    assert "non-finite" in str(caught.value)
+
+
+def test_training_refuses_more_workers_than_cluster_cpus(ray_address):
+    plan = iris_plan(batch_size=16, epochs=1, workers=64)
+    with pytest.raises(ConfigError, match="64 workers need 64 CPUs"):
+        train(plan)
