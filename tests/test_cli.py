@@ -47,6 +47,13 @@ def files(tmp_path):
         b2=np.zeros(3),
     )
     save("partial_init.npz", W1=np.zeros((8, 4)))
+    save(
+        "two_class_init.npz",
+        W1=np.zeros((8, 4)),
+        b1=np.zeros(8),
+        W2=np.zeros((2, 8)),
+        b2=np.zeros(2),
+    )
     (tmp_path / "words.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n")
     (tmp_path / "unknown.yaml").write_text("epochs: 2\nlearning_rate: 0.1\n")
     made["words"] = str(tmp_path / "words.csv")
@@ -89,6 +96,11 @@ BAD_INPUTS = [
         ["--dataset", "{good}", "--init", "{partial_init}"],
         "--init",
         "lacks b1, W2, b2",
+    ),
+    (
+        ["--dataset", "{good}", "--init", "{two_class_init}"],
+        "--init",
+        "2 outputs, but the data set has labels up to 2",
     ),
     (["--init", "{dir}/nothing.npz"], "--init", "does not exist"),
     (["--config", "{unknown}"], "--config", "unknown option 'learning_rate'"),
