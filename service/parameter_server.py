@@ -49,12 +49,19 @@ class ParameterServer:
     """Holds theta (P,) and the optimizer; applies averaged gradients."""
 
     def __init__(
-        self, spec: NetworkSpec, theta: Array, optimizer: OptimizerConfig
+        self,
+        spec: NetworkSpec,
+        theta: Array,
+        optimizer: OptimizerConfig,
+        optimizer_state: dict | None = None,
+        step: int = 0,
     ) -> None:
         self.spec = spec
         self.theta = np.array(theta, dtype=spec.dtype)  # owned, writable copy
         self.optimizer = make_optimizer(optimizer, len(self.theta), spec.dtype)
-        self.step = 0
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.step = step
 
     def apply(self, epoch: int, *results: BatchResult) -> tuple[Array, StepStats]:
         """Average the workers' sums, update theta, return it and the stats.
@@ -95,10 +102,6 @@ class ParameterServer:
         # runs its next call, so the in-place updates cannot race readers.
         return self.theta, stats
 
-    def parameters(self) -> Array:
-        """The current flat parameters."""
-        return self.theta
-
-    def optimizer_state(self) -> dict[str, Array | int]:
-        """The optimizer's state, for checkpoints."""
-        return self.optimizer.state_dict()
+    def snapshot(self) -> tuple[int, Array, dict[str, Array | int]]:
+        """Step count, parameters and optimizer state, for a checkpoint."""
+        return self.step, self.theta, self.optimizer.state_dict()

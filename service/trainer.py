@@ -4,7 +4,7 @@ The driver never waits for a step before submitting the next: the object
 reference of the parameters returned by the server's update goes straight
 into every worker's next call, so Ray chains the steps by itself. The driver
 only keeps at most ``MAX_STEPS_IN_FLIGHT`` steps queued and reads their
-statistics as they complete.
+statistics, evaluations and snapshots in submission order as they complete.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from workers.worker import Worker
 
 logger = logging.getLogger(__name__)
 
-# Steps queued ahead of the slowest unread one: enough to keep every actor
+# Steps queued ahead of the oldest unread one: enough to keep every actor
 # busy across the driver's bookkeeping, few enough to stop promptly.
 MAX_STEPS_IN_FLIGHT = 4
 
@@ -46,31 +46,58 @@ class EpochMetrics:
 
 
 @dataclass
-class TrainResult:
-    """Final parameters and figures of a finished run."""
+class EpochTally:
+    """Running sums over the steps of the current epoch."""
 
-    theta: Array
-    steps: int
-    epochs: list[EpochMetrics]
-    wall_seconds: float
-    samples_per_second: float
-    optimizer_state: dict = field(default_factory=dict)
-
-    @property
-    def final(self) -> EpochMetrics:
-        """Metrics of the last epoch."""
-        return self.epochs[-1]
-
-
-@dataclass
-class _EpochTally:
     loss_sum: float = 0.0
     correct: int = 0
     count: int = 0
 
 
+@dataclass
+class Checkpoint:
+    """Everything a run needs to continue exactly where it stopped.
+
+    The sampler's position is the step count: step s is batch s mod the
+    batches per epoch of epoch s div the batches per epoch.
+    """
+
+    step: int
+    theta: Array  # (P,)
+    optimizer_state: dict
+    tally: EpochTally = field(default_factory=EpochTally)
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """Final parameters and figures of a run that ended or was stopped."""
+
+    checkpoint: Checkpoint
+    epochs: list[EpochMetrics]
+    wall_seconds: float
+    samples_per_second: float
+    stopped: bool = False
+
+    @property
+    def theta(self) -> Array:
+        """The final flat parameters."""
+        return self.checkpoint.theta
+
+    @property
+    def steps(self) -> int:
+        """Steps applied in all, counting those before a resume."""
+        return self.checkpoint.step
+
+    @property
+    def final(self) -> EpochMetrics | None:
+        """Metrics of the last finished epoch."""
+        return self.epochs[-1] if self.epochs else None
+
+
 StepCallback = Callable[[StepStats], None]
 EpochCallback = Callable[[EpochMetrics], None]
+CheckpointCallback = Callable[[Checkpoint], None]
 
 
 def check_cluster_fits(num_workers: int) -> None:
@@ -84,19 +111,36 @@ def check_cluster_fits(num_workers: int) -> None:
         )
 
 
+def total_steps(plan: RunPlan) -> int:
+    """Steps of the whole run."""
+    config = plan.config
+    return config.epochs * math.ceil(len(plan.train.x) / config.batch_size)
+
+
 def train(
     plan: RunPlan,
     on_step: StepCallback | None = None,
     on_epoch: EpochCallback | None = None,
+    resume: Checkpoint | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint_interval: int = 0,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> TrainResult:
-    """Run plan to the end on the connected Ray cluster and return the result."""
+    """Run plan on the connected Ray cluster until it ends or should_stop().
+
+    With ``resume`` the run continues from that checkpoint. Every
+    ``checkpoint_interval`` steps (0: never) and once at the end,
+    ``on_checkpoint`` receives a snapshot taken between two steps.
+    """
     config = plan.config
     num_workers = config.workers
     check_cluster_fits(num_workers)
     sampler = BatchSampler(
         len(plan.train.x), config.batch_size, config.seed, config.shuffle
     )
+    batches = sampler.batches_per_epoch
     has_labels = plan.train.has_labels
+    start = resume or Checkpoint(0, plan.theta0, None)
 
     # Start-up: data into the object store once, then the actors.
     started = time.perf_counter()
@@ -107,7 +151,9 @@ def train(
     server = (
         ray.remote(ParameterServer)
         .options(num_cpus=0)
-        .remote(plan.spec, plan.theta0, plan.optimizer)
+        .remote(
+            plan.spec, start.theta, plan.optimizer, start.optimizer_state, start.step
+        )
     )
     worker_class = ray.remote(Worker).options(num_cpus=1)
     workers = [
@@ -121,85 +167,127 @@ def train(
     try:
         ray.get([w.ping.remote() for w in workers])
         logger.info(
-            "started workers=%d params=%d train_samples=%d steps_per_epoch=%d",
+            "started workers=%d params=%d train_samples=%d steps_per_epoch=%d "
+            "from_step=%d",
             num_workers,
             plan.spec.num_parameters,
             len(plan.train.x),
-            sampler.batches_per_epoch,
+            batches,
+            start.step,
         )
-
-        theta_ref = ray.put(plan.theta0)
+        progress = _Progress(start, has_labels, on_step, on_epoch, on_checkpoint)
         pending: deque = deque()
-        epochs: list[EpochMetrics] = []
-        tally = _EpochTally()
-        first_step_done = None
-        samples_after_first = 0
-
-        def settle(item) -> None:
-            nonlocal tally, first_step_done, samples_after_first
-            if item[0] == "step":
-                stats: StepStats = ray.get(item[1])
-                if first_step_done is None:
-                    first_step_done = time.perf_counter()
-                else:
-                    samples_after_first += stats.count
-                tally.loss_sum += stats.loss * stats.count
-                tally.correct += stats.correct
-                tally.count += stats.count
-                if on_step:
-                    on_step(stats)
-                return
-            _, epoch, step, eval_refs = item
-            metrics = _epoch_metrics(epoch, step, tally, ray.get(eval_refs), has_labels)
-            epochs.append(metrics)
-            tally = _EpochTally()
-            if on_epoch:
-                on_epoch(metrics)
-
-        step = 0
-        for epoch in range(config.epochs):
-            for batch in range(sampler.batches_per_epoch):
-                results = [w.compute.remote(theta_ref, epoch, batch) for w in workers]
-                theta_ref, stats_ref = apply.remote(epoch, *results)
-                step += 1
-                pending.append(("step", stats_ref))
-                while len(pending) > MAX_STEPS_IN_FLIGHT:
-                    settle(pending.popleft())
-            eval_refs = [w.evaluate.remote(theta_ref) for w in workers]
-            pending.append(("epoch", epoch + 1, step, eval_refs))
+        theta_ref = ray.put(start.theta)
+        stopped = False
+        for step in range(start.step, total_steps(plan)):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            epoch, batch = divmod(step, batches)
+            results = [w.compute.remote(theta_ref, epoch, batch) for w in workers]
+            theta_ref, stats_ref = apply.remote(epoch, *results)
+            pending.append(("step", stats_ref))
+            if batch == batches - 1:
+                evaluations = [w.evaluate.remote(theta_ref) for w in workers]
+                pending.append(("epoch", evaluations))
+            if checkpoint_interval and (step + 1) % checkpoint_interval == 0:
+                pending.append(("checkpoint", server.snapshot.remote()))
+            while len(pending) > MAX_STEPS_IN_FLIGHT:
+                progress.settle(*pending.popleft())
+        pending.append(("checkpoint", server.snapshot.remote()))
         while pending:
-            settle(pending.popleft())
+            progress.settle(*pending.popleft())
 
-        theta = ray.get(theta_ref)
         finished = time.perf_counter()
-        steady = finished - (first_step_done or finished)
         return TrainResult(
-            theta=np.array(theta),
-            steps=step,
-            epochs=epochs,
+            checkpoint=progress.last_checkpoint,
+            epochs=progress.history,
             wall_seconds=finished - started,
-            samples_per_second=samples_after_first / steady if steady > 0 else 0.0,
-            optimizer_state=ray.get(server.optimizer_state.remote()),
+            samples_per_second=progress.samples_per_second(finished),
+            stopped=stopped,
         )
     finally:
         for actor in [server, *workers]:
             ray.kill(actor)
 
 
-def _epoch_metrics(
-    epoch: int, step: int, tally: _EpochTally, evaluations: list, has_labels: bool
-) -> EpochMetrics:
-    count = sum(e.count for e in evaluations)
-    val_loss = val_accuracy = None
-    if count:
-        val_loss = math.fsum(e.loss_sum for e in evaluations) / count
-        if has_labels:
-            val_accuracy = sum(e.correct for e in evaluations) / count
-    return EpochMetrics(
-        epoch=epoch,
-        step=step,
-        train_loss=tally.loss_sum / max(tally.count, 1),
-        train_accuracy=tally.correct / max(tally.count, 1) if has_labels else None,
-        val_loss=val_loss,
-        val_accuracy=val_accuracy,
-    )
+class _Progress:
+    """Reads completed steps, evaluations and snapshots in submission order."""
+
+    def __init__(
+        self,
+        start: Checkpoint,
+        has_labels: bool,
+        on_step: StepCallback | None,
+        on_epoch: EpochCallback | None,
+        on_checkpoint: CheckpointCallback | None,
+    ) -> None:
+        self.has_labels = has_labels
+        self.on_step, self.on_epoch = on_step, on_epoch
+        self.on_checkpoint = on_checkpoint
+        self.tally = EpochTally(**vars(start.tally))
+        self.history = list(start.history)
+        self.last_step = start.step
+        self.last_checkpoint = start
+        self.first_step_done: float | None = None
+        self.samples_after_first = 0
+
+    def settle(self, kind: str, ref) -> None:
+        """Wait for one pending item and account for it."""
+        if kind == "step":
+            self._step(ray.get(ref))
+        elif kind == "epoch":
+            self._epoch(ray.get(ref))
+        else:
+            step, theta, optimizer_state = ray.get(ref)
+            checkpoint = Checkpoint(
+                step=step,
+                theta=np.array(theta),
+                optimizer_state=optimizer_state,
+                tally=EpochTally(**vars(self.tally)),
+                history=list(self.history),
+            )
+            self.last_checkpoint = checkpoint
+            if self.on_checkpoint:
+                self.on_checkpoint(checkpoint)
+
+    def samples_per_second(self, now: float) -> float:
+        """Training throughput after the first step (start-up excluded)."""
+        if self.first_step_done is None or now <= self.first_step_done:
+            return 0.0
+        return self.samples_after_first / (now - self.first_step_done)
+
+    def _step(self, stats: StepStats) -> None:
+        if self.first_step_done is None:
+            self.first_step_done = time.perf_counter()
+        else:
+            self.samples_after_first += stats.count
+        self.last_step = stats.step
+        self.tally.loss_sum += stats.loss * stats.count
+        self.tally.correct += stats.correct
+        self.tally.count += stats.count
+        if self.on_step:
+            self.on_step(stats)
+
+    def _epoch(self, evaluations: list) -> None:
+        count = sum(e.count for e in evaluations)
+        val_loss = val_accuracy = None
+        if count:
+            val_loss = math.fsum(e.loss_sum for e in evaluations) / count
+            if self.has_labels:
+                val_accuracy = sum(e.correct for e in evaluations) / count
+        tally = self.tally
+        metrics = EpochMetrics(
+            epoch=len(self.history) + 1,
+            step=self.last_step,
+            train_loss=tally.loss_sum / max(tally.count, 1),
+            train_accuracy=(
+                tally.correct / max(tally.count, 1) if self.has_labels else None
+            ),
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+        )
+        self.history.append(metrics)
+        self.tally = EpochTally()
+        if self.on_epoch:
+            self.on_epoch(metrics)

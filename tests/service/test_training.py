@@ -96,3 +96,39 @@ def test_training_refuses_more_workers_than_cluster_cpus(ray_address):
     plan = iris_plan(batch_size=16, epochs=1, workers=64)
     with pytest.raises(ConfigError, match="64 workers need 64 CPUs"):
         train(plan)
+
+
+def test_checkpoints_arrive_every_interval_and_at_the_end(ray_address):
+    plan = iris_plan(batch_size=16, epochs=2, workers=2)
+    seen = []
+    train(plan, checkpoint_interval=5, on_checkpoint=seen.append)
+    assert [c.step for c in seen] == [5, 10, 14]
+
+
+def test_resumed_run_ends_exactly_like_an_uninterrupted_one(ray_address):
+    plan = iris_plan(batch_size=16, epochs=3, workers=2, optimizer="adam")
+    whole = train(plan)
+    checkpoints = []
+    train(plan, checkpoint_interval=9, on_checkpoint=checkpoints.append)
+    mid_epoch = checkpoints[0]
+    assert mid_epoch.step == 9  # the third batch of the second epoch
+
+    resumed = train(plan, resume=mid_epoch)
+    np.testing.assert_array_equal(resumed.theta, whole.theta)
+    assert resumed.epochs == whole.epochs
+
+
+def test_stop_request_ends_the_run_with_a_checkpoint_between_steps(ray_address):
+    plan = iris_plan(batch_size=16, epochs=50, workers=2)
+    steps = []
+    result = train(
+        plan,
+        on_step=lambda s: steps.append(s.step),
+        should_stop=lambda: len(steps) >= 3,
+    )
+    assert result.stopped
+    assert 3 <= result.steps < 50 * 7
+    assert result.steps == steps[-1]
+    resumed = train(plan, resume=result.checkpoint)
+    assert resumed.steps == 50 * 7
+    np.testing.assert_array_equal(resumed.theta, train(plan).theta)
