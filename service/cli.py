@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from service.atomic import atomic_write
 from service.config import ConfigError, TrainConfig, build_config, load_config_file
 from service.data import BUILTIN_DATASETS, DataError
+from service.limits import Limits
 from service.local_ray import connect_ray
 from service.parameter_server import NonFiniteError
 from service.prepare import RunPlan, prepare
@@ -204,7 +205,114 @@ def build_parser() -> argparse.ArgumentParser:
         "local instance)",
     )
     train.set_defaults(handler=run_train)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC training service",
+        description="Serve gradpool.v1.Trainer over gRPC, with jobs that "
+        "survive a restart.",
+    )
+    add_serve_options(serve)
+    serve.set_defaults(handler=run_serve)
     return parser
+
+
+def default_data_dir() -> Path:
+    """The user's state directory for gradpool (XDG_STATE_HOME)."""
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / "gradpool"
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``gradpool serve``."""
+    defaults = Limits()
+    add = parser.add_argument
+    add(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s)",
+    )
+    add(
+        "--port",
+        type=int,
+        default=50051,
+        help="0 picks a free port (default: %(default)s)",
+    )
+    add("--port-file", metavar="FILE", help="write the port listened on to FILE")
+    add(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="job database, checkpoints and uploads (default: %(default)s)",
+    )
+    add(
+        "--data-root",
+        type=Path,
+        help="folder whose .npz and .csv files requests may name by path",
+    )
+    add(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster (default: RAY_ADDRESS, else local)",
+    )
+    add(
+        "--token-file",
+        metavar="FILE",
+        help="require this bearer token (or GRADPOOL_TOKEN)",
+    )
+    add("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain")
+    add("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    add(
+        "--checkpoint-interval",
+        type=int,
+        default=100,
+        help="steps between checkpoints of each job (default: %(default)s)",
+    )
+    limits = parser.add_argument_group("limits")
+    for name, value in vars(defaults).items():
+        limits.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=value,
+            help="default: %(default)s",
+        )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``gradpool serve``: serve until SIGTERM or SIGINT, then exit 0."""
+    from service.auth import read_token
+    from service.server import Server, ServerSettings, serve_until_signalled
+
+    limits = Limits(**{name: getattr(args, name) for name in vars(Limits())})
+    for name, value in vars(limits).items():
+        if value < 1:
+            raise ConfigError(name, f"must be at least 1; got {value}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError("port", f"must be 0 to 65535; got {args.port}")
+    if args.checkpoint_interval < 1:
+        raise ConfigError(
+            "checkpoint_interval", f"must be at least 1; got {args.checkpoint_interval}"
+        )
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise ConfigError("data_root", f"{str(args.data_root)!r} is not a directory")
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        data_root=args.data_root,
+        token=read_token(args.token_file),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        checkpoint_interval=args.checkpoint_interval,
+        limits=limits,
+    )
+    connect_ray(args.ray_address, 0)
+    server = Server(settings)
+    if args.port_file:
+        Path(args.port_file).write_text(f"{server.port}\n")
+    print(f"listening on {args.host}:{server.port}", flush=True)
+    serve_until_signalled(server)
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

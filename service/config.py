@@ -68,6 +68,7 @@ class TrainConfig:
     batch_size: int = 64
     workers: int = 2
     seed: int = 0
+    checkpoint_interval: int | None = None
     dtype: str = "float32"
     shuffle: bool = True
     val_fraction: float = 0.2
@@ -81,8 +82,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "workers"):
             _check_int(name, getattr(self, name), minimum=1)
-        if self.hidden is not None:
-            _check_int("hidden", self.hidden, minimum=1)
+        for name in ("hidden", "checkpoint_interval"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum=1)
         _check_int("seed", self.seed, minimum=0)
         _check_choice("hidden_activation", self.hidden_activation, HIDDEN_ACTIVATIONS)
         if self.output_activation is not None:

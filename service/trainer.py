@@ -98,6 +98,8 @@ class TrainResult:
 StepCallback = Callable[[StepStats], None]
 EpochCallback = Callable[[EpochMetrics], None]
 CheckpointCallback = Callable[[Checkpoint], None]
+# Receives the step and the object reference of the parameters after it.
+ParametersCallback = Callable[[int, "ray.ObjectRef"], None]
 
 
 def check_cluster_fits(num_workers: int) -> None:
@@ -125,12 +127,15 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_interval: int = 0,
     on_checkpoint: CheckpointCallback | None = None,
+    on_parameters: ParametersCallback | None = None,
 ) -> TrainResult:
     """Run plan on the connected Ray cluster until it ends or should_stop().
 
     With ``resume`` the run continues from that checkpoint. Every
     ``checkpoint_interval`` steps (0: never) and once at the end,
     ``on_checkpoint`` receives a snapshot taken between two steps.
+    ``on_parameters`` learns of every applied step's parameters, so that a
+    caller can serve the latest weights without stopping the run.
     """
     config = plan.config
     num_workers = config.workers
@@ -175,7 +180,9 @@ def train(
             batches,
             start.step,
         )
-        progress = _Progress(start, has_labels, on_step, on_epoch, on_checkpoint)
+        progress = _Progress(
+            start, has_labels, on_step, on_epoch, on_checkpoint, on_parameters
+        )
         pending: deque = deque()
         theta_ref = ray.put(start.theta)
         stopped = False
@@ -186,7 +193,7 @@ def train(
             epoch, batch = divmod(step, batches)
             results = [w.compute.remote(theta_ref, epoch, batch) for w in workers]
             theta_ref, stats_ref = apply.remote(epoch, *results)
-            pending.append(("step", stats_ref))
+            pending.append(("step", (stats_ref, theta_ref)))
             if batch == batches - 1:
                 evaluations = [w.evaluate.remote(theta_ref) for w in workers]
                 pending.append(("epoch", evaluations))
@@ -221,10 +228,11 @@ class _Progress:
         on_step: StepCallback | None,
         on_epoch: EpochCallback | None,
         on_checkpoint: CheckpointCallback | None,
+        on_parameters: ParametersCallback | None,
     ) -> None:
         self.has_labels = has_labels
         self.on_step, self.on_epoch = on_step, on_epoch
-        self.on_checkpoint = on_checkpoint
+        self.on_checkpoint, self.on_parameters = on_checkpoint, on_parameters
         self.tally = EpochTally(**vars(start.tally))
         self.history = list(start.history)
         self.last_step = start.step
@@ -235,7 +243,11 @@ class _Progress:
     def settle(self, kind: str, ref) -> None:
         """Wait for one pending item and account for it."""
         if kind == "step":
-            self._step(ray.get(ref))
+            stats_ref, theta_ref = ref
+            stats = ray.get(stats_ref)
+            self._step(stats)
+            if self.on_parameters:
+                self.on_parameters(stats.step, theta_ref)
         elif kind == "epoch":
             self._epoch(ray.get(ref))
         else:

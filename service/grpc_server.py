@@ -1,0 +1,244 @@
+"""The gRPC servicer: translation between messages and the job manager.
+
+Handlers only decode requests, call the manager and encode replies; every
+domain error becomes the gRPC status that fits, with a message that names
+the field and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import logging
+
+import grpc
+import numpy as np
+
+from service.data import DataError
+from service.datasets import DatasetStore
+from service.errors import status_name
+from service.jobs import JobManager
+from service.limits import Limits
+from service.messages import (
+    STATE_NAMES,
+    epoch_event,
+    job_message,
+    parameters_message,
+    step_event,
+)
+from service.proto import trainer_pb2 as pb
+from service.proto import trainer_pb2_grpc as pb_grpc
+from service.requests import config_from_request
+from service.tensors import from_tensor, to_tensor
+from service.weights import read_weights, write_weights
+from workers.backprop import predict
+from workers.network import Params
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_REQUEST_ID = 128
+# Seconds a watch stream waits for an event before checking its client.
+WATCH_POLL_SECONDS = 1.0
+
+
+def _abort(context: grpc.ServicerContext, error: DataError) -> None:
+    code = getattr(grpc.StatusCode, status_name(error))
+    context.abort(code, f"{error.field}: {error}")
+
+
+def reports_errors(handler):
+    """Turn domain errors raised by a handler into gRPC statuses."""
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def streaming(self, request, context):
+            try:
+                yield from handler(self, request, context)
+            except DataError as error:
+                _abort(context, error)
+
+        return streaming
+
+    @functools.wraps(handler)
+    def unary(self, request, context):
+        try:
+            return handler(self, request, context)
+        except DataError as error:
+            _abort(context, error)
+
+    return unary
+
+
+class TrainerServicer(pb_grpc.TrainerServicer):
+    """Implements gradpool.v1.Trainer on top of a JobManager."""
+
+    def __init__(self, manager: JobManager, datasets: DatasetStore, limits: Limits):
+        self.manager = manager
+        self.datasets = datasets
+        self.limits = limits
+
+    @reports_errors
+    def SubmitJob(self, request, context):
+        if len(request.request_id) > MAX_REQUEST_ID:
+            raise DataError(
+                "request_id",
+                f"has {len(request.request_id)} characters; at most "
+                f"{MAX_REQUEST_ID} are allowed",
+            )
+        config = config_from_request(request.request, self.limits, self._files)
+        record, created = self.manager.submit(
+            config,
+            request.request.SerializeToString(deterministic=True),
+            request.request_id,
+        )
+        return pb.SubmitJobResponse(job=job_message(record), created=created)
+
+    @reports_errors
+    def GetJob(self, request, context):
+        return job_message(self.manager.get(request.job_id))
+
+    @reports_errors
+    def ListJobs(self, request, context):
+        page_size = request.page_size or DEFAULT_PAGE_SIZE
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise DataError(
+                "page_size", f"must be 1 to {MAX_PAGE_SIZE}; got {request.page_size}"
+            )
+        states = []
+        for code in request.states:
+            if code not in STATE_NAMES:
+                raise DataError("states", f"unknown job state {code}")
+            states.append(STATE_NAMES[code])
+        before = None
+        if request.page_token:
+            if not request.page_token.isdigit():
+                raise DataError(
+                    "page_token", "is not a token from a previous ListJobs reply"
+                )
+            before = int(request.page_token)
+        records = self.manager.store.page(tuple(states), page_size + 1, before)
+        reply = pb.ListJobsResponse(
+            jobs=[job_message(self.manager.get(r.job_id)) for r in records[:page_size]]
+        )
+        if len(records) > page_size:
+            reply.next_page_token = str(records[page_size - 1].seq)
+        return reply
+
+    @reports_errors
+    def CancelJob(self, request, context):
+        return job_message(self.manager.cancel(request.job_id))
+
+    @reports_errors
+    def WatchJob(self, request, context):
+        interval = request.step_interval or 1
+        if interval < 1:
+            raise DataError(
+                "step_interval", f"must be at least 1; got {request.step_interval}"
+            )
+        job_id = request.job_id
+        record, events = self.manager.watch(job_id)
+        yield pb.JobEvent(job_id=job_id, job=job_message(record))
+        if events is None:
+            return
+        # A client that goes away ends its stream at once, not at the next
+        # event, so its thread and queue are freed.
+        context.add_callback(events.close)
+        try:
+            while context.is_active():
+                try:
+                    event = events.next(WATCH_POLL_SECONDS)
+                except StopIteration:
+                    return
+                if event is None:
+                    continue
+                if event.kind == "step":
+                    if event.payload.step % interval == 0:
+                        yield step_event(job_id, event.payload)
+                elif event.kind == "epoch":
+                    yield epoch_event(job_id, event.payload)
+                else:
+                    yield pb.JobEvent(job_id=job_id, job=job_message(event.payload))
+                    if event.payload.finished:
+                        return
+        finally:
+            events.close()
+
+    @reports_errors
+    def GetParameters(self, request, context):
+        params, step, _ = self.manager.parameters(request.job_id)
+        return pb.GetParametersResponse(
+            parameters=parameters_message(params), step=step
+        )
+
+    @reports_errors
+    def Predict(self, request, context):
+        x = from_tensor("x", request.x, self.limits.max_tensor_elements)
+        params, step, spec = self.manager.parameters(request.job_id)
+        if x.ndim != 2 or x.shape[1] != spec.inputs:
+            raise DataError(
+                "x",
+                f"has shape {list(x.shape)}; the model expects (batch, {spec.inputs})",
+            )
+        if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
+            raise DataError("x", "must hold finite float32 or float64 values")
+        y_hat = predict(spec, spec.flatten(params), x.astype(spec.dtype))
+        return pb.PredictResponse(y_hat=to_tensor(y_hat), step=step)
+
+    @reports_errors
+    def UploadDataset(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise DataError("header", "the first message must carry the header")
+        header = first.header
+        chunks = (message.chunk for message in request_iterator)
+        dataset_id, samples, features = self.datasets.save_upload(
+            header.name, header.format, header.size, header.sha256, chunks
+        )
+        logger.info("uploaded dataset=%s samples=%d", dataset_id[:12], samples)
+        return pb.UploadDatasetResponse(
+            dataset_id=dataset_id, num_samples=samples, num_features=features
+        )
+
+    def _files(self, request: pb.TrainingRequest) -> dict[str, str]:
+        """Resolve the data source and initial weights to files."""
+        data = request.data
+        source = data.WhichOneof("source")
+        files = {}
+        if source == "builtin":
+            files["dataset"] = data.builtin
+        elif source == "path":
+            files["dataset"] = self.datasets.under_root(data.path)
+        elif source == "dataset_id":
+            files["dataset"] = self.datasets.path_for(data.dataset_id)
+        elif source == "inline":
+            maximum = self.limits.max_tensor_elements
+            x = from_tensor("request.data.inline.x", data.inline.x, maximum)
+            y = from_tensor("request.data.inline.y", data.inline.y, maximum)
+            files["dataset"] = self.datasets.save_arrays(x, y)
+        if request.HasField("init"):
+            files["init"] = self._initial_weights(request.init)
+        return files
+
+    def _initial_weights(self, init: pb.Parameters) -> str:
+        maximum = self.limits.max_tensor_elements
+        arrays = [
+            from_tensor(f"request.init.{name}", getattr(init, name), maximum)
+            for name in ("w1", "b1", "w2", "b2")
+        ]
+        # Content-addressed like uploads: the same weights, the same file.
+        digest = hashlib.sha256()
+        for array in arrays:
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+        path = self.datasets.directory / f"init-{digest.hexdigest()}.npz"
+        if not path.exists():
+            write_weights(str(path), Params(*arrays))
+        try:
+            read_weights(str(path))
+        except DataError as error:
+            path.unlink(missing_ok=True)
+            raise DataError("request.init", str(error)) from None
+        return str(path)

@@ -1,0 +1,360 @@
+"""The job manager: turns accepted requests into runs and keeps their records.
+
+A job is PENDING until a slot and enough free CPUs are there, then RUNNING
+in a driver thread of this process, then SUCCEEDED, FAILED or CANCELLED.
+Records live in SQLite and checkpoints on disk, so after a restart, even
+one after ``kill -9``, every unfinished job is pending again and resumes
+from its last checkpoint. A graceful shutdown checkpoints running jobs and
+leaves them pending for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from service.checkpoints import load_checkpoint, save_checkpoint
+from service.config import TrainConfig, build_config
+from service.data import DataError
+from service.errors import CapacityError, NotFoundError, PreconditionError
+from service.events import Event, EventChannel
+from service.job_store import ACTIVE_STATES, JobRecord, JobStore
+from service.limits import Limits
+from service.parameter_server import NonFiniteError, StepStats
+from service.prepare import RunPlan, prepare
+from service.trainer import Checkpoint, EpochMetrics, total_steps, train
+from service.weights import fold_standardizer
+from workers.network import NetworkSpec, Params
+
+logger = logging.getLogger(__name__)
+
+# How often the scheduler looks again for free CPUs without being woken.
+SCHEDULER_POLL_SECONDS = 1.0
+
+
+@dataclass
+class LiveJob:
+    """An unfinished job held in memory beside its record."""
+
+    job_id: str
+    config: TrainConfig
+    plan: RunPlan | None
+    checkpoint_path: Path
+    events: EventChannel
+    step: int = 0
+    metrics: dict | None = None
+    stop_reason: str | None = None  # "cancel" or "shutdown"
+    thread: threading.Thread | None = None
+    latest: tuple[int, ray.ObjectRef] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def metrics_dict(metrics: EpochMetrics, samples_per_second: float) -> dict:
+    """Epoch figures as stored in the record and reported to clients."""
+    return {
+        "epoch": metrics.epoch,
+        "train_loss": metrics.train_loss,
+        "train_accuracy": metrics.train_accuracy,
+        "val_loss": metrics.val_loss,
+        "val_accuracy": metrics.val_accuracy,
+        "samples_per_second": samples_per_second,
+    }
+
+
+class JobManager:
+    """Accepts, schedules, runs, cancels and reports jobs."""
+
+    def __init__(
+        self, data_dir: Path, limits: Limits, checkpoint_interval: int
+    ) -> None:
+        self.limits = limits
+        self.checkpoint_interval = checkpoint_interval
+        self.store = JobStore(data_dir / "jobs.sqlite3")
+        self.jobs_dir = data_dir / "jobs"
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._live: dict[str, LiveJob] = {}
+        self._running: set[str] = set()
+        self._stopping = False
+        self._scheduler = threading.Thread(
+            target=self._schedule, name="scheduler", daemon=True
+        )
+
+    # Lifecycle.
+
+    def start(self) -> None:
+        """Mark every unfinished job pending again and start scheduling."""
+        for record in self.store.in_states(ACTIVE_STATES):
+            self.store.update(record.job_id, state="PENDING")
+            config = build_config(**record.config)
+            self._live[record.job_id] = self._new_live(record.job_id, config, None)
+            self._live[record.job_id].step = record.checkpoint_step
+            logger.info(
+                "recovered job=%s from_step=%d", record.job_id, record.checkpoint_step
+            )
+        self._scheduler.start()
+
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Checkpoint and stop running jobs; they stay pending for next time."""
+        with self._lock:
+            self._stopping = True
+            running = [self._live[job_id] for job_id in self._running]
+            for job in running:
+                job.stop_reason = job.stop_reason or "shutdown"
+            self._wake.notify_all()
+        for job in running:
+            job.done.wait(timeout)
+        self._scheduler.join(timeout)
+        self.store.close()
+
+    # Requests.
+
+    def submit(
+        self, config: TrainConfig, request: bytes, request_id: str | None
+    ) -> tuple[JobRecord, bool]:
+        """Accept a job, or return the one submitted with the same request_id."""
+        if request_id:
+            existing = self._existing(request_id, request)
+            if existing:
+                return existing, False
+        plan = prepare(config)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if config.workers > cpus:
+            raise CapacityError(
+                "request.workers",
+                f"{config.workers} workers need {config.workers} CPUs; the Ray "
+                f"cluster has {cpus:g} in all",
+            )
+        with self._lock:
+            if self._stopping:
+                raise PreconditionError("request", "the server is shutting down")
+            if len(self._live) >= self.limits.max_active_jobs:
+                raise CapacityError(
+                    "request",
+                    f"{len(self._live)} jobs are pending or running, the most "
+                    "this server accepts; wait for one to finish",
+                )
+            job_id = uuid.uuid4().hex[:16]
+            settings = {name: getattr(config, name) for name in config.explicit}
+            record = self.store.insert(
+                JobRecord(
+                    job_id=job_id,
+                    request=request,
+                    config=settings,
+                    state="PENDING",
+                    request_id=request_id or None,
+                    total_steps=total_steps(plan),
+                )
+            )
+            if record is None:  # the same request_id won a race
+                return self._existing(request_id, request), False
+            self._live[job_id] = self._new_live(job_id, config, plan)
+            self._wake.notify_all()
+        logger.info("submitted job=%s workers=%d", job_id, config.workers)
+        return record, True
+
+    def get(self, job_id: str) -> JobRecord:
+        """A job's record with the live step and metrics of a running job."""
+        record = self.store.get(job_id)
+        if record is None:
+            raise NotFoundError("job_id", f"no job has id {job_id!r}")
+        with self._lock:
+            live = self._live.get(job_id)
+            if live is not None and not record.finished:
+                changes = {"step": max(record.step, live.step)}
+                if live.metrics:
+                    changes["metrics"] = live.metrics
+                record = replace(record, **changes)
+        return record
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a pending job at once, or stop a running one at a step."""
+        record = self.get(job_id)
+        if record.finished:
+            raise PreconditionError(
+                "job_id", f"job {job_id} already ended as {record.state}"
+            )
+        with self._lock:
+            job = self._live.get(job_id)
+            if job is None:
+                raise PreconditionError("job_id", f"job {job_id} already ended")
+            job.stop_reason = "cancel"
+            if job_id not in self._running:
+                self._finish(job, "CANCELLED")
+        job.done.wait()
+        return self.get(job_id)
+
+    def watch(self, job_id: str) -> tuple[JobRecord, Iterator[Event] | None]:
+        """The job's record now, and its later events (None if it ended)."""
+        with self._lock:
+            job = self._live.get(job_id)
+            subscription = job.events.subscribe() if job else None
+        record = self.get(job_id)
+        if subscription is None or record.finished:
+            if subscription:
+                subscription.close()
+            return record, None
+        return record, subscription
+
+    def parameters(self, job_id: str) -> tuple[Params, int, NetworkSpec]:
+        """Latest weights acting on raw inputs, their step and the spec."""
+        record = self.get(job_id)
+        with self._lock:
+            job = self._live.get(job_id)
+            latest = job.latest if job else None
+            plan = job.plan if job else None
+        if latest is not None and plan is not None:
+            step, theta_ref = latest
+            theta, spec, standardizer = ray.get(theta_ref), plan.spec, plan.standardizer
+        elif record.checkpoint_path and Path(record.checkpoint_path).exists():
+            checkpoint, spec, standardizer = load_checkpoint(record.checkpoint_path)
+            step, theta = checkpoint.step, checkpoint.theta
+        else:
+            raise PreconditionError(
+                "job_id", f"job {job_id} is {record.state} and has no parameters yet"
+            )
+        params = spec.unflatten(np.asarray(theta))
+        if standardizer is not None:
+            params = fold_standardizer(params, standardizer)
+        return Params(*(p.astype(spec.dtype) for p in params)), step, spec
+
+    def active_watchers(self) -> int:
+        """Watch streams open across all jobs."""
+        with self._lock:
+            return sum(job.events.watchers for job in self._live.values())
+
+    # Scheduling and running.
+
+    def _new_live(self, job_id: str, config: TrainConfig, plan) -> LiveJob:
+        return LiveJob(
+            job_id=job_id,
+            config=config,
+            plan=plan,
+            checkpoint_path=self.jobs_dir / job_id / "checkpoint.npz",
+            events=EventChannel(),
+        )
+
+    def _existing(self, request_id: str, request: bytes) -> JobRecord | None:
+        existing = self.store.by_request_id(request_id)
+        if existing is not None and existing.request != request:
+            raise DataError(
+                "request_id",
+                f"{request_id!r} was used for a different request (job "
+                f"{existing.job_id}); use a new request_id",
+            )
+        return existing
+
+    def _schedule(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                self._start_what_fits()
+                self._wake.wait(SCHEDULER_POLL_SECONDS)
+
+    def _start_what_fits(self) -> None:
+        pending = [
+            job for job_id, job in self._live.items() if job_id not in self._running
+        ]
+        if not pending:
+            return
+        total = ray.cluster_resources().get("CPU", 0)
+        used = sum(self._live[j].config.workers for j in self._running)
+        for job in pending:
+            if len(self._running) >= self.limits.max_running_jobs:
+                return
+            if job.config.workers > total - used or job.stop_reason:
+                continue
+            used += job.config.workers
+            self._running.add(job.job_id)
+            job.thread = threading.Thread(
+                target=self._run, args=(job,), name=f"job-{job.job_id}", daemon=True
+            )
+            job.thread.start()
+
+    def _run(self, job: LiveJob) -> None:
+        job_id = job.job_id
+        state, error = "FAILED", ""
+        try:
+            self._set_state(job, "RUNNING")
+            plan = job.plan or prepare(job.config)
+            with self._lock:
+                job.plan = plan
+            resume = None
+            if job.checkpoint_path.exists():
+                resume, _, _ = load_checkpoint(job.checkpoint_path)
+            result = train(
+                plan,
+                on_step=lambda stats: self._on_step(job, stats),
+                on_epoch=lambda metrics: self._on_epoch(job, metrics),
+                resume=resume,
+                should_stop=lambda: job.stop_reason is not None,
+                checkpoint_interval=(
+                    job.config.checkpoint_interval or self.checkpoint_interval
+                ),
+                on_checkpoint=lambda checkpoint: self._on_checkpoint(job, checkpoint),
+                on_parameters=lambda step, ref: setattr(job, "latest", (step, ref)),
+            )
+            if not result.stopped:
+                state = "SUCCEEDED"
+                if result.final is not None:
+                    job.metrics = metrics_dict(result.final, result.samples_per_second)
+            elif job.stop_reason == "cancel":
+                state = "CANCELLED"
+            else:
+                state = "PENDING"
+        except NonFiniteError as failure:
+            error = f"{failure}; the last good checkpoint is kept; lower the lr"
+        except DataError as failure:
+            error = f"{failure.field}: {failure}"
+        except Exception as failure:  # a failed job must not take the server down
+            logger.exception("job=%s failed", job_id)
+            error = f"{type(failure).__name__}: {failure}"
+        with self._lock:
+            self._running.discard(job_id)
+            self._finish(job, state, error)
+            self._wake.notify_all()
+
+    def _finish(self, job: LiveJob, state: str, error: str = "") -> None:
+        """Record the outcome; a job left pending stays known to this process."""
+        changes = {"state": state, "error": error, "step": job.step}
+        if job.metrics:
+            changes["metrics"] = job.metrics
+        self.store.update(job.job_id, **changes)
+        logger.info("job=%s state=%s step=%d %s", job.job_id, state, job.step, error)
+        job.events.publish("job", self.store.get(job.job_id))
+        if state != "PENDING" or self._stopping:
+            self._live.pop(job.job_id, None)
+            job.events.close()
+        job.done.set()
+
+    def _set_state(self, job: LiveJob, state: str) -> None:
+        self.store.update(job.job_id, state=state)
+        job.events.publish("job", self.store.get(job.job_id))
+
+    def _on_step(self, job: LiveJob, stats: StepStats) -> None:
+        job.step = stats.step
+        job.events.publish("step", stats)
+
+    def _on_epoch(self, job: LiveJob, metrics: EpochMetrics) -> None:
+        job.metrics = metrics_dict(metrics, 0.0)
+        self.store.update(job.job_id, step=metrics.step, metrics=job.metrics)
+        job.events.publish("epoch", metrics)
+
+    def _on_checkpoint(self, job: LiveJob, checkpoint: Checkpoint) -> None:
+        save_checkpoint(
+            job.checkpoint_path, checkpoint, job.plan.spec, job.plan.standardizer
+        )
+        self.store.update(
+            job.job_id,
+            checkpoint_step=checkpoint.step,
+            checkpoint_path=str(job.checkpoint_path),
+            step=checkpoint.step,
+        )
