@@ -162,3 +162,72 @@ def _enum_name(enum: Any, value: int) -> str:
         return enum.Name(value)
     except ValueError:
         return f"value {value}"
+
+
+def request_from_settings(
+    settings: dict[str, Any], upload: Callable[[str], str]
+) -> pb.TrainingRequest:
+    """Build a TrainingRequest from command-line settings.
+
+    A bundled data set travels by name; a local file is sent with
+    ``upload`` (which returns its data set id); initial weights from an
+    ``init`` file travel as tensors.
+    """
+    from service.tensors import to_tensor
+    from service.weights import read_weights
+
+    request = pb.TrainingRequest()
+    dataset = settings.get("dataset", "digits")
+    if dataset in BUILTIN_DATASETS:
+        request.data.builtin = dataset
+    else:
+        request.data.dataset_id = upload(dataset)
+    if settings.get("target_column"):
+        request.data.target_column = settings["target_column"]
+    for name, names in (
+        ("hidden_activation", HIDDEN_ACTIVATIONS),
+        ("output_activation", OUTPUT_ACTIVATIONS),
+        ("loss", LOSSES),
+        ("dtype", COMPUTE_DTYPES),
+    ):
+        if settings.get(name) is not None:
+            setattr(request, name, _code(names, settings[name]))
+    for name in (
+        "val_fraction",
+        "shuffle",
+        "hidden",
+        "epochs",
+        "batch_size",
+        "workers",
+        "seed",
+        "checkpoint_interval",
+    ):
+        if settings.get(name) is not None:
+            setattr(request, name, settings[name])
+    request.standardize = bool(settings.get("standardize"))
+
+    optimizer = request.optimizer
+    if settings.get("optimizer"):
+        optimizer.kind = _code(OPTIMIZERS, settings["optimizer"])
+    for name in OPTIMIZER_FIELDS:
+        value = settings.get(name)
+        if value is None or value is False:
+            continue
+        if name == "betas":
+            optimizer.betas.extend(value)
+        else:
+            setattr(optimizer, name, value)
+    if settings.get("init"):
+        W1, b1, W2, b2 = read_weights(settings["init"])  # noqa: N806
+        request.init.w1.CopyFrom(to_tensor(W1))
+        request.init.b1.CopyFrom(to_tensor(b1))
+        request.init.w2.CopyFrom(to_tensor(W2))
+        request.init.b2.CopyFrom(to_tensor(b2))
+    return request
+
+
+def _code(names: dict[int, str], value: str) -> int:
+    for code, name in names.items():
+        if name == value:
+            return code
+    raise ConfigError("request", f"unknown value {value!r}")
