@@ -31,3 +31,9 @@ class CapacityError(DataError):
 def status_name(error: DataError) -> str:
     """The gRPC status code name for an error."""
     return getattr(error, "status", "INVALID_ARGUMENT")
+
+
+class ConflictError(DataError):
+    """The request clashes with an existing one (a reused request_id)."""
+
+    status = "ALREADY_EXISTS"

@@ -23,7 +23,12 @@ import ray
 from service.checkpoints import load_checkpoint, save_checkpoint
 from service.config import TrainConfig, build_config
 from service.data import DataError
-from service.errors import CapacityError, NotFoundError, PreconditionError
+from service.errors import (
+    CapacityError,
+    ConflictError,
+    NotFoundError,
+    PreconditionError,
+)
 from service.events import Event, EventChannel
 from service.job_store import ACTIVE_STATES, JobRecord, JobStore
 from service.limits import Limits
@@ -244,7 +249,7 @@ class JobManager:
     def _existing(self, request_id: str, request: bytes) -> JobRecord | None:
         existing = self.store.by_request_id(request_id)
         if existing is not None and existing.request != request:
-            raise DataError(
+            raise ConflictError(
                 "request_id",
                 f"{request_id!r} was used for a different request (job "
                 f"{existing.job_id}); use a new request_id",
@@ -301,6 +306,9 @@ class JobManager:
                 ),
                 on_checkpoint=lambda checkpoint: self._on_checkpoint(job, checkpoint),
                 on_parameters=lambda step, ref: setattr(job, "latest", (step, ref)),
+                # Unique per attempt: actors of a stopped attempt may linger
+                # for a moment while Ray tears them down.
+                name=f"gradpool-{job_id}-{uuid.uuid4().hex[:6]}",
             )
             if not result.stopped:
                 state = "SUCCEEDED"

@@ -128,6 +128,7 @@ def train(
     checkpoint_interval: int = 0,
     on_checkpoint: CheckpointCallback | None = None,
     on_parameters: ParametersCallback | None = None,
+    name: str = "",
 ) -> TrainResult:
     """Run plan on the connected Ray cluster until it ends or should_stop().
 
@@ -135,7 +136,9 @@ def train(
     ``checkpoint_interval`` steps (0: never) and once at the end,
     ``on_checkpoint`` receives a snapshot taken between two steps.
     ``on_parameters`` learns of every applied step's parameters, so that a
-    caller can serve the latest weights without stopping the run.
+    caller can serve the latest weights without stopping the run. A
+    ``name`` names the actors (``NAME.ps``, ``NAME.worker-RANK``) so that
+    operators can find them in Ray's tools.
     """
     config = plan.config
     num_workers = config.workers
@@ -155,14 +158,15 @@ def train(
     y_val_ref = ray.put(val.y) if val else None
     server = (
         ray.remote(ParameterServer)
-        .options(num_cpus=0)
+        .options(num_cpus=0, **_named(name, "ps"))
         .remote(
             plan.spec, start.theta, plan.optimizer, start.optimizer_state, start.step
         )
     )
-    worker_class = ray.remote(Worker).options(num_cpus=1)
     workers = [
-        worker_class.remote(
+        ray.remote(Worker)
+        .options(num_cpus=1, **_named(name, f"worker-{rank}"))
+        .remote(
             plan.spec, rank, num_workers, sampler, x_ref, y_ref, x_val_ref, y_val_ref
         )
         for rank in range(num_workers)
@@ -216,6 +220,10 @@ def train(
     finally:
         for actor in [server, *workers]:
             ray.kill(actor)
+
+
+def _named(name: str, role: str) -> dict[str, str]:
+    return {"name": f"{name}.{role}"} if name else {}
 
 
 class _Progress:

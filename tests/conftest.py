@@ -49,3 +49,35 @@ def clean_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     return env
+
+
+@pytest.fixture
+def start_server(ray_address, gradpool_command, tmp_path_factory):
+    """Start ``gradpool serve`` subprocesses; each is stopped at teardown."""
+    from tests.service.server_process import ServerProcess
+
+    started = []
+
+    def start(*extra: str, data_dir: Path | None = None, env=None) -> ServerProcess:
+        directory = data_dir or tmp_path_factory.mktemp("server")
+        server = ServerProcess(
+            gradpool_command, directory, ray_address, *extra, env=env
+        )
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_server(ray_address, gradpool_command, tmp_path_factory):
+    """One ``gradpool serve`` shared by the tests of a module."""
+    from tests.service.server_process import ServerProcess
+
+    server = ServerProcess(
+        gradpool_command, tmp_path_factory.mktemp("shared-server"), ray_address
+    )
+    yield server
+    server.terminate()
