@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -203,6 +204,17 @@ def check_output_path(field: str, path: str | None) -> None:
         raise ConfigError(field, f"cannot write {path!r}: {parent} is not writable")
 
 
+def finite_or_null(value: Any) -> Any:
+    """JSON has no NaN or infinity: such numbers become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(item) for item in value]
+    return value
+
+
 def write_outputs(plan: RunPlan, result, save: str | None, summary: str | None) -> None:
     """Write the final weights and the summary, each atomically."""
     if save:
@@ -224,7 +236,8 @@ def write_outputs(plan: RunPlan, result, save: str | None, summary: str | None) 
             "history": [vars(m) for m in result.epochs],
             "config": plan.config.to_dict(),
         }
-        text = json.dumps(report, indent=2).encode()
+        text = json.dumps(finite_or_null(report), indent=2, allow_nan=False)
+        text = text.encode()
         atomic_write(summary, lambda handle: handle.write(text))
 
 
@@ -248,9 +261,13 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         result = train(plan, on_step=progress.on_step, on_epoch=progress.on_epoch)
     except NonFiniteError as error:
+        # Ray re-raises the actor's error with its remote traceback in the
+        # message; the original exception is its cause.
+        cause = getattr(error, "cause", None) or error
         print(
-            f"gradpool train: error: training diverged: {error}; nothing was "
-            f"saved; lower --lr (now {plan.optimizer.lr:g}) or add --standardize",
+            f"gradpool train: error: training diverged: {cause}; nothing was "
+            f"saved; lower --lr (now {plan.optimizer.lr:g}), add --standardize "
+            "or raise --eps",
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 from service.config import ConfigError
 
@@ -13,6 +14,10 @@ from service.config import ConfigError
 # on a laptop or in a test should do. Ray reads the switch when it is first
 # imported, so it is set before that import.
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+CONNECT_TIMEOUT = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 def use_loopback_only() -> None:
@@ -20,14 +25,36 @@ def use_loopback_only() -> None:
     os.environ.setdefault(LOOPBACK_SWITCH, "0")
 
 
+def check_reachable(address: str) -> None:
+    """Fail fast on a host:port that accepts no connection.
+
+    ``ray.init`` retries an unreachable address for minutes without a word;
+    "auto" and ray:// addresses are left to Ray.
+    """
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise ConfigError(
+            "ray_address",
+            f"nothing answers at {address} ({error.strerror or error}); start "
+            "the cluster with ray start --head, or leave the option out to "
+            "start a local instance",
+        ) from None
+
+
 def connect_ray(address: str | None, num_workers: int) -> None:
     """Join the given cluster, RAY_ADDRESS, or start a local instance."""
     address = address or os.environ.get("RAY_ADDRESS")
-    if not address:
+    if not address or address.split(":")[0] in LOOPBACK_HOSTS:
+        # A cluster on loopback: this driver must stay on loopback too.
         use_loopback_only()
     import ray
 
     if address:
+        check_reachable(address)
         try:
             ray.init(address=address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -40,7 +67,14 @@ def connect_ray(address: str | None, num_workers: int) -> None:
         return
     # A local instance gets a CPU slot for every worker even when the
     # machine has fewer cores, so a small laptop can still run the job.
-    cpus = max(os.cpu_count() or 1, num_workers)
+    cores = os.cpu_count() or 1
+    if num_workers > cores:
+        logger.warning(
+            "workers=%d cores=%d: workers will share cores and run slower",
+            num_workers,
+            cores,
+        )
+    cpus = max(cores, num_workers)
     ray.init(
         address="local",
         num_cpus=cpus,

@@ -85,8 +85,17 @@ class ParameterServer:
             raise NonFiniteError(step, "gradient")
 
         before = self.theta.copy()
-        self.optimizer.step(self.theta, g)
-        before -= self.theta
+        # Non-finite results are detected just below and rolled back, so
+        # numpy's warnings about them would only be noise in the logs.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            self.optimizer.step(self.theta, g)
+        update = before - self.theta
+        update_norm = float(np.linalg.norm(update))
+        if not math.isfinite(update_norm):
+            # A finite gradient can still give a non-finite update (eps = 0
+            # on a feature that is always zero): roll back to keep theta good.
+            self.theta[...] = before
+            raise NonFiniteError(step, "update")
         self.step = step
         stats = StepStats(
             step=step,
@@ -95,11 +104,12 @@ class ParameterServer:
             correct=sum(r.correct for r in results),
             count=count,
             grad_norm=grad_norm,
-            update_norm=float(np.linalg.norm(before)),
+            update_norm=update_norm,
             lr=self.optimizer.config.lr,
         )
-        # Ray copies return values into the object store before this actor
-        # runs its next call, so the in-place updates cannot race readers.
+        # Ray serialises return values before this actor runs its next call
+        # (the actor runs one call at a time), so the in-place updates of
+        # later steps cannot reach readers of this one.
         return self.theta, stats
 
     def snapshot(self) -> tuple[int, Array, dict[str, Array | int]]:

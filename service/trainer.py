@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 # busy across the driver's bookkeeping, few enough to stop promptly.
 MAX_STEPS_IN_FLIGHT = 4
 
+# How long workers may take to be placed and started before the run gives up.
+ACTOR_START_TIMEOUT_SECONDS = 300
+
 
 @dataclass(frozen=True)
 class EpochMetrics:
@@ -156,25 +159,52 @@ def train(
     val = plan.val
     x_val_ref = ray.put(val.x) if val else None
     y_val_ref = ray.put(val.y) if val else None
-    server = (
-        ray.remote(ParameterServer)
-        .options(num_cpus=0, **_named(name, "ps"))
-        .remote(
-            plan.spec, start.theta, plan.optimizer, start.optimizer_state, start.step
-        )
-    )
-    workers = [
-        ray.remote(Worker)
-        .options(num_cpus=1, **_named(name, f"worker-{rank}"))
-        .remote(
-            plan.spec, rank, num_workers, sampler, x_ref, y_ref, x_val_ref, y_val_ref
-        )
-        for rank in range(num_workers)
-    ]
-    apply = server.apply.options(num_returns=2)
-
+    actors = []
     try:
-        ray.get([w.ping.remote() for w in workers])
+        server = (
+            ray.remote(ParameterServer)
+            .options(num_cpus=0, max_concurrency=1, **_named(name, "ps"))
+            .remote(
+                plan.spec,
+                start.theta,
+                plan.optimizer,
+                start.optimizer_state,
+                start.step,
+            )
+        )
+        actors.append(server)
+        workers = []
+        for rank in range(num_workers):
+            worker = (
+                ray.remote(Worker)
+                .options(num_cpus=1, **_named(name, f"worker-{rank}"))
+                .remote(
+                    plan.spec,
+                    rank,
+                    num_workers,
+                    sampler,
+                    x_ref,
+                    y_ref,
+                    x_val_ref,
+                    y_val_ref,
+                )
+            )
+            workers.append(worker)
+            actors.append(worker)
+        apply = server.apply.options(num_returns=2)
+
+        ready, _ = ray.wait(
+            [w.ping.remote() for w in workers],
+            num_returns=num_workers,
+            timeout=ACTOR_START_TIMEOUT_SECONDS,
+        )
+        if len(ready) < num_workers:
+            raise ConfigError(
+                "workers",
+                f"only {len(ready)} of {num_workers} workers started within "
+                f"{ACTOR_START_TIMEOUT_SECONDS} s; the cluster's CPUs are taken "
+                "by other work",
+            )
         logger.info(
             "started workers=%d params=%d train_samples=%d steps_per_epoch=%d "
             "from_step=%d",
@@ -203,7 +233,7 @@ def train(
                 pending.append(("epoch", evaluations))
             if checkpoint_interval and (step + 1) % checkpoint_interval == 0:
                 pending.append(("checkpoint", server.snapshot.remote()))
-            while len(pending) > MAX_STEPS_IN_FLIGHT:
+            while progress.last_step < step + 1 - MAX_STEPS_IN_FLIGHT:
                 progress.settle(*pending.popleft())
         pending.append(("checkpoint", server.snapshot.remote()))
         while pending:
@@ -218,7 +248,7 @@ def train(
             stopped=stopped,
         )
     finally:
-        for actor in [server, *workers]:
+        for actor in actors:
             ray.kill(actor)
 
 

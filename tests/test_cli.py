@@ -287,3 +287,42 @@ def test_json_config_file_is_accepted(tmp_path, gradpool_command, ray_address):
     )
     report = json.loads(summary.read_text())
     assert report["config"]["shuffle"] is False
+
+
+def test_divergence_is_reported_in_one_line_and_nothing_is_saved(
+    tmp_path, gradpool_command, ray_address
+):
+    saved = tmp_path / "never.npz"
+    finished = subprocess.run(
+        [
+            *gradpool_command,
+            "train",
+            "--ray-address",
+            ray_address,
+            "--dataset",
+            "iris",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--loss",
+            "mse",
+            "--output-activation",
+            "identity",
+            "--batch-size",
+            "1000",
+            "--epochs",
+            "50",
+            "--save",
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 1
+    errors = [line for line in finished.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, finished.stderr[-3000:]
+    assert "training diverged" in errors[0]
+    assert "non-finite at step" in errors[0]
+    assert not saved.exists()
