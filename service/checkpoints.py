@@ -19,7 +19,7 @@ import numpy as np
 
 from service.atomic import atomic_write
 from service.data import Standardizer
-from service.trainer import Checkpoint, EpochMetrics, EpochTally
+from service.run_state import Checkpoint, EpochMetrics, EpochTally
 from workers.network import NetworkSpec
 
 OPTIMIZER_PREFIX = "optimizer/"

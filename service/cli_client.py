@@ -12,7 +12,7 @@ import numpy as np
 from google.protobuf.json_format import MessageToDict
 
 from service.auth import read_token
-from service.cli_options import add_training_options
+from service.cli_options import add_training_options, config_from_args
 from service.client import TrainerClient
 from service.config import ConfigError
 from service.messages import JOB_STATES
@@ -148,8 +148,6 @@ def follow(client: TrainerClient, job_id: str) -> int:
 
 def run_submit(args: argparse.Namespace) -> int:
     """``gradpool submit``: send the request, print the job id."""
-    from service.cli import config_from_args
-
     config = config_from_args(args, ignored=CONNECTION_OPTIONS | {"request_id", "wait"})
     settings = {name: getattr(config, name) for name in config.explicit}
     with connect(args) as client:

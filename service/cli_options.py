@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from service.config import TrainConfig, build_config, load_config_file
 from service.data import BUILTIN_DATASETS
 from workers.network import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 
@@ -150,3 +151,31 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="YAML or JSON file of these options; command-line options win",
     )
+
+
+def add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    """Where the Prometheus endpoint listens."""
+    group = parser.add_argument_group("metrics")
+    group.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of the /metrics endpoint (default: %(default)s)",
+    )
+    group.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9464,
+        help="port of the /metrics endpoint, 0 for none (default: %(default)s)",
+    )
+
+
+def config_from_args(
+    args: argparse.Namespace, ignored: set[str] = frozenset()
+) -> TrainConfig:
+    """Merge a configuration file with the explicit options; options win."""
+    settings: dict[str, Any] = {}
+    if args.config:
+        settings.update(load_config_file(args.config))
+    ignored = {"command", "handler", "config", *ignored}
+    settings.update({k: v for k, v in vars(args).items() if k not in ignored})
+    return build_config(**settings)

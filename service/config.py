@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from service.data import DataError
-from service.optimizers import OPTIMIZERS, OptimizerConfig
+from service.optimizers import OPTIMIZERS, OptimizerConfig, SettingError
 from workers.network import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 
 DEFAULT_HIDDEN = 64
@@ -76,6 +76,8 @@ class TrainConfig:
     init: str | None = None
     save: str | None = None
     summary: str | None = None
+    checkpoint: str | None = None
+    resume: bool = False
     ray_address: str | None = None
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -104,10 +106,8 @@ class TrainConfig:
                 )
         try:
             self.optimizer_config()
-        except ValueError as error:
-            # OptimizerConfig messages start with the setting's name.
-            name, reason = str(error).split(" ", 1)
-            raise ConfigError(name, reason) from None
+        except SettingError as error:
+            raise ConfigError(error.field, error.reason) from None
 
     def optimizer_config(self) -> OptimizerConfig:
         """Optimizer hyperparameters with the per-optimizer defaults filled in."""
@@ -154,12 +154,16 @@ def build_config(**settings: Any) -> TrainConfig:
 
 
 def load_config_file(path: str) -> dict[str, Any]:
-    """Read a YAML or JSON mapping of settings; keys may use - or _."""
+    """Read a YAML or JSON mapping of settings; keys may use - or _.
+
+    Each value is checked against its setting's type here, so an error
+    names the key as the file spells it and the file.
+    """
     file = Path(path)
     if not file.is_file():
         raise ConfigError("config", f"file {path!r} does not exist")
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8")
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as error:
         reason = str(error).splitlines()[0]
@@ -167,18 +171,26 @@ def load_config_file(path: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("config", f"{path} must hold a mapping of option: value")
+        raise ConfigError(
+            "config",
+            f"{path} holds a {type(data).__name__} ({_preview(data)}); it must "
+            "hold a mapping of option: value, such as 'epochs: 5'",
+        )
     settings = {}
     for key, value in data.items():
-        name = str(key).replace("-", "_")
-        if name == "no_shuffle":
-            name, value = "shuffle", not value if isinstance(value, bool) else value
+        written = str(key).replace("-", "_")
+        name = "shuffle" if written == "no_shuffle" else written
         if name not in FIELD_TYPES:
             raise ConfigError(
                 "config",
                 f"{path} has unknown option {key!r}; see gradpool train --help",
             )
-        settings[name] = value
+        try:
+            value = _coerce(name, value)
+        except ConfigError as error:
+            # Reported under the key the file uses: no_shuffle, not shuffle.
+            raise ConfigError(written, f"{error} (in {path})") from None
+        settings[name] = not value if written == "no_shuffle" else value
     return settings
 
 
@@ -198,16 +210,43 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(name, f"must be an integer; got {value!r}")
         return value
     if kind.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(name, f"must be a number; got {value!r}")
-        return float(value)
+        return _coerce_float(name, value)
     if kind.startswith("tuple"):
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise ConfigError(name, f"must be two numbers; got {value!r}")
-        return tuple(_coerce("eps", v) for v in value)
+        return tuple(_coerce_float(name, v) for v in value)
+    if (
+        name == "target_column"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
+        # A column index written unquoted in YAML or JSON is an integer.
+        return str(value)
     if not isinstance(value, str):
         raise ConfigError(name, f"must be a string; got {value!r}")
     return value
+
+
+def _coerce_float(name: str, value: Any) -> float:
+    """A number, or a string that reads as one, as a float.
+
+    YAML 1.1 reads 1e-3 (no decimal point) as a string, so strings are
+    parsed; nan and inf pass here and the range checks name them.
+    """
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(name, f"must be a number; got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(name, f"must be a number; got {value!r}")
+    return float(value)
+
+
+def _preview(value: Any) -> str:
+    """A short repr of a value for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:

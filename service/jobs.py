@@ -30,8 +30,9 @@ from service.errors import (
     PreconditionError,
 )
 from service.events import Event, EventChannel
-from service.job_store import ACTIVE_STATES, JobRecord, JobStore
+from service.job_store import ACTIVE_STATES, TERMINAL_STATES, JobRecord, JobStore
 from service.limits import Limits
+from service.metrics import Metrics
 from service.parameter_server import NonFiniteError, StepStats
 from service.prepare import RunPlan, prepare
 from service.trainer import Checkpoint, EpochMetrics, total_steps, train
@@ -39,6 +40,8 @@ from service.weights import fold_standardizer
 from workers.network import NetworkSpec, Params
 
 logger = logging.getLogger(__name__)
+
+ALL_STATES = (*ACTIVE_STATES, *TERMINAL_STATES)
 
 # How often the scheduler looks again for free CPUs without being woken.
 SCHEDULER_POLL_SECONDS = 1.0
@@ -77,9 +80,14 @@ class JobManager:
     """Accepts, schedules, runs, cancels and reports jobs."""
 
     def __init__(
-        self, data_dir: Path, limits: Limits, checkpoint_interval: int
+        self,
+        data_dir: Path,
+        limits: Limits,
+        checkpoint_interval: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.limits = limits
+        self.metrics = metrics or Metrics()
         self.checkpoint_interval = checkpoint_interval
         self.store = JobStore(data_dir / "jobs.sqlite3")
         self.jobs_dir = data_dir / "jobs"
@@ -90,6 +98,15 @@ class JobManager:
         self._stopping = False
         self._scheduler = threading.Thread(
             target=self._schedule, name="scheduler", daemon=True
+        )
+        self.metrics.add_collector(
+            "gradpool_jobs", "Jobs by state.", "state", self._jobs_by_state
+        )
+        self.metrics.add_collector(
+            "gradpool_watch_streams",
+            "Open WatchJob streams.",
+            "",
+            lambda: {"": self.active_watchers()},
         )
 
     # Lifecycle.
@@ -129,7 +146,7 @@ class JobManager:
             existing = self._existing(request_id, request)
             if existing:
                 return existing, False
-        plan = prepare(config)
+        plan = prepare(config, self.limits.max_tensor_elements)
         cpus = ray.cluster_resources().get("CPU", 0)
         if config.workers > cpus:
             raise CapacityError(
@@ -167,6 +184,8 @@ class JobManager:
 
     def get(self, job_id: str) -> JobRecord:
         """A job's record with the live step and metrics of a running job."""
+        if not job_id:
+            raise DataError("job_id", "is required: give the id SubmitJob returned")
         record = self.store.get(job_id)
         if record is None:
             raise NotFoundError("job_id", f"no job has id {job_id!r}")
@@ -235,6 +254,11 @@ class JobManager:
         with self._lock:
             return sum(job.events.watchers for job in self._live.values())
 
+    def _jobs_by_state(self) -> dict[str, float]:
+        counts = dict.fromkeys(ALL_STATES, 0)
+        counts.update(self.store.count_by_state())
+        return {state.lower(): count for state, count in counts.items()}
+
     # Scheduling and running.
 
     def _new_live(self, job_id: str, config: TrainConfig, plan) -> LiveJob:
@@ -263,6 +287,7 @@ class JobManager:
                     return
                 self._start_what_fits()
                 self._wake.wait(SCHEDULER_POLL_SECONDS)
+            self.metrics.sweep()
 
     def _start_what_fits(self) -> None:
         pending = [
@@ -292,6 +317,7 @@ class JobManager:
             plan = job.plan or prepare(job.config)
             with self._lock:
                 job.plan = plan
+            self.metrics.start_job(job_id, total_steps(plan), job.config.workers)
             resume = None
             if job.checkpoint_path.exists():
                 resume, _, _ = load_checkpoint(job.checkpoint_path)
@@ -319,6 +345,8 @@ class JobManager:
             else:
                 state = "PENDING"
         except NonFiniteError as failure:
+            failure = getattr(failure, "cause", None) or failure
+            self.metrics.non_finite.labels(job_id).inc()
             error = f"{failure}; the last good checkpoint is kept; lower the lr"
         except DataError as failure:
             error = f"{failure.field}: {failure}"
@@ -341,6 +369,7 @@ class JobManager:
         if state != "PENDING" or self._stopping:
             self._live.pop(job.job_id, None)
             job.events.close()
+            self.metrics.end_job(job.job_id, failed=state == "FAILED")
         job.done.set()
 
     def _set_state(self, job: LiveJob, state: str) -> None:
@@ -349,17 +378,20 @@ class JobManager:
 
     def _on_step(self, job: LiveJob, stats: StepStats) -> None:
         job.step = stats.step
+        self.metrics.record_step(job.job_id, stats)
         job.events.publish("step", stats)
 
     def _on_epoch(self, job: LiveJob, metrics: EpochMetrics) -> None:
         job.metrics = metrics_dict(metrics, 0.0)
+        self.metrics.record_epoch(job.job_id, metrics)
         self.store.update(job.job_id, step=metrics.step, metrics=job.metrics)
         job.events.publish("epoch", metrics)
 
     def _on_checkpoint(self, job: LiveJob, checkpoint: Checkpoint) -> None:
-        save_checkpoint(
+        seconds = save_checkpoint(
             job.checkpoint_path, checkpoint, job.plan.spec, job.plan.standardizer
         )
+        self.metrics.record_checkpoint(job.job_id, seconds)
         self.store.update(
             job.job_id,
             checkpoint_step=checkpoint.step,

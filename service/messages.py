@@ -7,8 +7,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.job_store import JobRecord
 from service.parameter_server import StepStats
 from service.proto import trainer_pb2 as pb
+from service.run_state import EpochMetrics
 from service.tensors import to_tensor
-from service.trainer import EpochMetrics
 from workers.network import Params
 
 JOB_STATES = {

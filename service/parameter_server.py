@@ -9,6 +9,7 @@ the object store for every worker's next call.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from workers.network import Array, NetworkSpec
 
 
 class NonFiniteError(ArithmeticError):
-    """A step produced a loss or gradient that is nan or infinite."""
+    """A step produced a loss, gradient or update that is nan or infinite."""
 
     def __init__(self, step: int, what: str) -> None:
         super().__init__(f"{what} became non-finite at step {step}")
@@ -43,6 +44,10 @@ class StepStats:
     grad_norm: float
     update_norm: float
     lr: float
+    step_seconds: float  # since the previous applied step (or start)
+    compute_seconds: tuple[float, ...] = ()  # by worker rank
+    wait_seconds: tuple[float, ...] = ()
+    worker_restarts: int = 0
 
 
 class ParameterServer:
@@ -62,6 +67,7 @@ class ParameterServer:
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.step = step
+        self._last_applied = time.perf_counter()
 
     def apply(self, epoch: int, *results: BatchResult) -> tuple[Array, StepStats]:
         """Average the workers' sums, update theta, return it and the stats.
@@ -97,6 +103,8 @@ class ParameterServer:
             self.theta[...] = before
             raise NonFiniteError(step, "update")
         self.step = step
+        now = time.perf_counter()
+        step_seconds, self._last_applied = now - self._last_applied, now
         stats = StepStats(
             step=step,
             epoch=epoch,
@@ -106,6 +114,10 @@ class ParameterServer:
             grad_norm=grad_norm,
             update_norm=update_norm,
             lr=self.optimizer.config.lr,
+            step_seconds=step_seconds,
+            compute_seconds=tuple(r.compute_seconds for r in results),
+            wait_seconds=tuple(r.wait_seconds for r in results),
+            worker_restarts=sum(r.restarts for r in results),
         )
         # Ray serialises return values before this actor runs its next call
         # (the actor runs one call at a time), so the in-place updates of

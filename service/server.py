@@ -16,9 +16,11 @@ from grpc_reflection.v1alpha import reflection
 from service.auth import TokenInterceptor
 from service.config import ConfigError
 from service.datasets import DatasetStore
+from service.grpc_metrics import MetricsInterceptor
 from service.grpc_server import TrainerServicer
 from service.jobs import JobManager
 from service.limits import Limits
+from service.metrics import DEFAULT_RETENTION_SECONDS, Metrics
 from service.proto import trainer_pb2 as pb
 from service.proto import trainer_pb2_grpc as pb_grpc
 
@@ -42,6 +44,9 @@ class ServerSettings:
     limits: Limits = Limits()
     threads: int = 64
     shutdown_grace_seconds: float = 10.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464  # 0: no metrics endpoint
+    metrics_retention_seconds: float = DEFAULT_RETENTION_SECONDS
 
 
 def server_credentials(cert: str | None, key: str | None):
@@ -65,13 +70,21 @@ class Server:
         self.settings = settings
         limits = settings.limits
         credentials = server_credentials(settings.tls_cert, settings.tls_key)
+        self.metrics = Metrics(retention_seconds=settings.metrics_retention_seconds)
+        self.metrics_server = None
+        if settings.metrics_port:
+            self.metrics_server = self.metrics.serve(
+                settings.metrics_host, settings.metrics_port
+            )
         self.manager = JobManager(
-            settings.data_dir, limits, settings.checkpoint_interval
+            settings.data_dir, limits, settings.checkpoint_interval, self.metrics
         )
         datasets = DatasetStore(
             settings.data_dir / "datasets", settings.data_root, limits.max_upload_bytes
         )
-        interceptors = [TokenInterceptor(settings.token)] if settings.token else []
+        interceptors = [MetricsInterceptor(self.metrics)]
+        if settings.token:
+            interceptors.append(TokenInterceptor(settings.token))
         self.grpc = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=settings.threads, thread_name_prefix="rpc"
@@ -117,6 +130,8 @@ class Server:
         stopped = self.grpc.stop(self.settings.shutdown_grace_seconds)
         self.manager.shutdown()
         stopped.wait()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         logger.info("stopped")
 
 

@@ -14,7 +14,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import ray
@@ -22,6 +22,7 @@ import ray
 from service.config import ConfigError
 from service.parameter_server import ParameterServer, StepStats
 from service.prepare import RunPlan
+from service.run_state import Checkpoint, EpochMetrics, EpochTally
 from workers.network import Array
 from workers.sampler import BatchSampler
 from workers.worker import Worker
@@ -32,44 +33,12 @@ logger = logging.getLogger(__name__)
 # busy across the driver's bookkeeping, few enough to stop promptly.
 MAX_STEPS_IN_FLIGHT = 4
 
+# A worker holds no state of its own beyond the sampler position it is
+# given with each call, so Ray may restart it and retry its call.
+WORKER_RESTARTS = 3
+
 # How long workers may take to be placed and started before the run gives up.
 ACTOR_START_TIMEOUT_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    """Training and validation figures of one finished epoch."""
-
-    epoch: int  # counted from 1
-    step: int
-    train_loss: float  # sample-weighted mean of the epoch's batch losses
-    train_accuracy: float | None
-    val_loss: float | None
-    val_accuracy: float | None
-
-
-@dataclass
-class EpochTally:
-    """Running sums over the steps of the current epoch."""
-
-    loss_sum: float = 0.0
-    correct: int = 0
-    count: int = 0
-
-
-@dataclass
-class Checkpoint:
-    """Everything a run needs to continue exactly where it stopped.
-
-    The sampler's position is the step count: step s is batch s mod the
-    batches per epoch of epoch s div the batches per epoch.
-    """
-
-    step: int
-    theta: Array  # (P,)
-    optimizer_state: dict
-    tally: EpochTally = field(default_factory=EpochTally)
-    history: list[EpochMetrics] = field(default_factory=list)
 
 
 @dataclass
@@ -177,7 +146,12 @@ def train(
         for rank in range(num_workers):
             worker = (
                 ray.remote(Worker)
-                .options(num_cpus=1, **_named(name, f"worker-{rank}"))
+                .options(
+                    num_cpus=1,
+                    max_restarts=WORKER_RESTARTS,
+                    max_task_retries=WORKER_RESTARTS,
+                    **_named(name, f"worker-{rank}"),
+                )
                 .remote(
                     plan.spec,
                     rank,

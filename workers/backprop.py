@@ -35,6 +35,9 @@ class BatchResult(NamedTuple):
     loss_sum: float
     correct: int  # correct predictions; 0 when targets are not labels
     count: int
+    compute_seconds: float = 0.0  # filled in by the worker actor
+    wait_seconds: float = 0.0
+    restarts: int = 0  # 1 on a restarted worker's first result
 
 
 class Cache(NamedTuple):

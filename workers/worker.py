@@ -7,7 +7,11 @@ only the current parameters, as an object reference, at each step.
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import numpy as np
+import ray
 
 from workers.backprop import BatchResult, batch_gradient, batch_loss
 from workers.network import Array, NetworkSpec
@@ -39,15 +43,37 @@ class Worker:
         self.x_val, self.y_val = x_val, y_val
         self._epoch = -1
         self._order = np.empty(0, dtype=np.int64)
+        self._last_finished = 0.0
+        # Ray restarts a worker whose process died and retries its call; the
+        # state above is rebuilt from the same object-store data, so the run
+        # continues unchanged. The restart is reported once, for metrics.
+        with warnings.catch_warnings():
+            # Ray's own implementation of this property calls a deprecated
+            # API of Ray's and warns about it.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        self._unreported_restart = int(restarted)
 
     def compute(self, theta: Array, epoch: int, batch: int) -> BatchResult:
-        """Summed gradient, loss and correct count of this rank's slice."""
+        """Summed gradient, loss and correct count of this rank's slice.
+
+        The result also carries how long the pass took and how long the
+        worker sat idle since its previous call, waiting for parameters.
+        """
+        started = time.perf_counter()
         if epoch != self._epoch:
             # One permutation per epoch, not per step.
             self._epoch, self._order = epoch, self.sampler.order(epoch)
         indices = self.sampler.batch(self._order, batch)
         mine = worker_slice(indices, self.rank, self.num_workers)
-        return batch_gradient(self.spec, theta, self.x[mine], self.y[mine])
+        result = batch_gradient(self.spec, theta, self.x[mine], self.y[mine])
+        finished = time.perf_counter()
+        waited = started - self._last_finished if self._last_finished else 0.0
+        self._last_finished = finished
+        restarts, self._unreported_restart = self._unreported_restart, 0
+        return result._replace(
+            compute_seconds=finished - started, wait_seconds=waited, restarts=restarts
+        )
 
     def evaluate(self, theta: Array) -> BatchResult:
         """Summed validation loss and correct count of this rank's slice."""

@@ -46,6 +46,9 @@ class ServerProcess:
             ray_address,
             *extra,
         ]
+        if "--metrics-port" not in extra:
+            # The default port may be taken by another server of the suite.
+            arguments += ["--metrics-port", "0"]
         self.process = subprocess.Popen(
             arguments, stdout=self.log, stderr=self.log, env=env or dict(os.environ)
         )

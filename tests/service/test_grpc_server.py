@@ -34,6 +34,8 @@ def gradpool_train(command, ray_address, tmp_path, *arguments):
         [
             *command,
             "train",
+            "--metrics-port",
+            "0",
             "--ray-address",
             ray_address,
             "--save",
