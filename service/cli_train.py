@@ -211,6 +211,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     finally:
+        metrics.end_job(job)
         stop.restore()
         progress.close()
         ray.shutdown()

@@ -85,6 +85,10 @@ class Metrics:
             "gradpool_samples", "Training samples processed.", job, registry=r
         )
         self.epoch = Gauge("gradpool_epoch", "Epochs finished.", job, registry=r)
+        self.running = Gauge(
+            "gradpool_job_running", "1 while the job trains, else 0.", job,
+            registry=r,
+        )
         self.total_steps = Gauge(
             "gradpool_job_total_steps", "Steps of the whole run.", job, registry=r
         )
@@ -187,6 +191,7 @@ class Metrics:
             self.samples,
             self.epoch,
             self.total_steps,
+            self.running,
             self.last_step_time,
             self.step_duration,
             self.gradient_norm,
@@ -207,6 +212,7 @@ class Metrics:
             self._ended.pop(job, None)
             self._ranks[job] = workers
         self.total_steps.labels(job).set(total_steps)
+        self.running.labels(job).set(1)
         for metric in (
             self.steps,
             self.samples,
@@ -223,6 +229,7 @@ class Metrics:
 
     def end_job(self, job: str, failed: bool = False) -> None:
         """Start the retention clock of a finished job's series."""
+        self.running.labels(job).set(0)
         if failed:
             self.job_failures.inc()
         with self._lock:
