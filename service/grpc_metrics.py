@@ -19,8 +19,8 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        # The full name without the package: /gradpool.v1.Trainer/GetJob.
-        method = handler_call_details.method.rsplit(".", 1)[-1].lstrip("/")
+        # The method's own name: /gradpool.v1.Trainer/GetJob -> GetJob.
+        method = handler_call_details.method.rsplit("/", 1)[-1]
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method),

@@ -86,7 +86,9 @@ class Metrics:
         )
         self.epoch = Gauge("gradpool_epoch", "Epochs finished.", job, registry=r)
         self.running = Gauge(
-            "gradpool_job_running", "1 while the job trains, else 0.", job,
+            "gradpool_job_running",
+            "1 while the job trains, else 0.",
+            job,
             registry=r,
         )
         self.total_steps = Gauge(
@@ -275,6 +277,8 @@ class Metrics:
         self.worker_restarts.labels(job).inc(stats.worker_restarts)
         # Synchronous steps read the parameters of the step just before.
         self.staleness.labels(job).observe(0)
+        with self._lock:
+            self._ranks[job] = max(self._ranks.get(job, 0), len(stats.compute_seconds))
         for rank, seconds in enumerate(stats.compute_seconds):
             self.worker_compute.labels(job, str(rank)).observe(seconds)
         for rank, seconds in enumerate(stats.wait_seconds):

@@ -157,10 +157,7 @@ def train(
                     rank,
                     num_workers,
                     sampler,
-                    x_ref,
-                    y_ref,
-                    x_val_ref,
-                    y_val_ref,
+                    [x_ref, y_ref, x_val_ref, y_val_ref],
                 )
             )
             workers.append(worker)

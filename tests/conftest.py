@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,3 +82,14 @@ def shared_server(ray_address, gradpool_command, tmp_path_factory):
     )
     yield server
     server.terminate()
+
+
+def require_tool(name: str) -> str:
+    """The path of a program the test needs; CI must have it, elsewhere skip."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed; .ci/run installs Debian's prometheus"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

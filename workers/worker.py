@@ -30,11 +30,17 @@ class Worker:
         rank: int,
         num_workers: int,
         sampler: BatchSampler,
-        x: Array,
-        y: np.ndarray,
-        x_val: Array | None = None,
-        y_val: np.ndarray | None = None,
+        data: list[ray.ObjectRef | None],
     ) -> None:
+        """``data`` holds object references to x, y, x_val and y_val.
+
+        They arrive nested in a list rather than as arguments of their own:
+        Ray then passes the references, not the arrays, so a restarted
+        worker fetches the same objects again instead of needing its
+        original arguments (which Ray warns about for restartable actors).
+        The fetched arrays are read-only views of the object store.
+        """
+        x, y, x_val, y_val = (ray.get(ref) if ref is not None else None for ref in data)
         self.spec = spec
         self.rank = rank
         self.num_workers = num_workers
