@@ -21,6 +21,19 @@ from workers.network import Array
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
+class SettingError(ValueError):
+    """A hyperparameter is invalid; ``field`` names it, ``reason`` says why.
+
+    The message is the field followed by the reason, so it reads on its own
+    while callers that report fields separately need not parse it.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """Hyperparameters of every optimizer; each reads the ones it uses."""
@@ -39,8 +52,9 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.name!r}"
+            raise SettingError(
+                "optimizer",
+                f"must be one of {', '.join(OPTIMIZERS)}; got {self.name!r}",
             )
         _check_range("lr", self.lr, low=0.0, low_open=True)
         _check_range("weight_decay", self.weight_decay, low=0.0)
@@ -49,13 +63,14 @@ class OptimizerConfig:
         _check_range("eps", self.eps, low=0.0)
         _check_range("alpha", self.alpha, low=0.0, high=1.0, high_open=True)
         if len(self.betas) != 2:
-            raise ValueError(f"betas must be two numbers; got {self.betas!r}")
+            raise SettingError("betas", f"must be two numbers; got {self.betas!r}")
         for beta in self.betas:
             _check_range("betas", beta, low=0.0, high=1.0, high_open=True)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
-                "nesterov needs momentum > 0 and dampening 0; got "
-                f"momentum {self.momentum} and dampening {self.dampening}"
+            raise SettingError(
+                "nesterov",
+                "needs momentum > 0 and dampening 0; got "
+                f"momentum {self.momentum} and dampening {self.dampening}",
             )
 
 
@@ -231,7 +246,7 @@ def _check_range(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """Raise ValueError unless value is a finite number in the given range."""
+    """Raise SettingError unless value is a finite number in the given range."""
     ok = isinstance(value, (int, float)) and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
@@ -242,4 +257,4 @@ def _check_range(
         right = ")" if high_open else "]"
         bounds = f"{left}{low if low is not None else '-inf'}, "
         bounds += f"{high if high is not None else 'inf'}{right}"
-        raise ValueError(f"{name} must be a finite number in {bounds}; got {value!r}")
+        raise SettingError(name, f"must be a finite number in {bounds}; got {value!r}")

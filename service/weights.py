@@ -14,35 +14,30 @@ from pathlib import Path
 import numpy as np
 
 from service.atomic import atomic_write
-from service.data import DataError, Standardizer
+from service.data import DataError, Standardizer, check_readable_file, open_npz
 from workers.network import Params
 
 
 def read_weights(path: str) -> Params:
     """Read and check W1, b1, W2, b2 (as float64) from an .npz file."""
     file = Path(path)
-    if not file.is_file():
-        raise DataError("init", f"file {path!r} does not exist")
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            missing = [name for name in Params._fields if name not in archive.files]
-            if missing:
-                raise DataError(
-                    "init",
-                    f"{path} lacks {', '.join(missing)}; it needs arrays "
-                    "W1, b1, W2, b2 as written by --save",
-                )
-            arrays = [np.asarray(archive[name]) for name in Params._fields]
-    except (OSError, ValueError) as error:
-        if isinstance(error, DataError):
-            raise
-        raise DataError("init", f"cannot read {path} as .npz: {error}") from error
+    check_readable_file("init", file)
+    with open_npz(file, "init", "arrays W1, b1, W2, b2") as archive:
+        missing = [name for name in Params._fields if name not in archive.files]
+        if missing:
+            raise DataError(
+                "init",
+                f"{path} lacks {', '.join(missing)}; it needs arrays "
+                "W1, b1, W2, b2 as written by --save",
+            )
+        arrays = [np.asarray(archive[name]) for name in Params._fields]
 
     W1, b1, W2, b2 = arrays
     H = W1.shape[0] if W1.ndim == 2 else -1
     K = W2.shape[0] if W2.ndim == 2 else -1
     consistent = (
         W1.ndim == 2
+        and H > 0
         and b1.shape == (H,)
         and W2.ndim == 2
         and W2.shape[1] == H
@@ -54,7 +49,14 @@ def read_weights(path: str) -> Params:
         )
         raise DataError(
             "init",
-            f"{path} has {shapes}; they must be W1 (H, D), b1 (H,), W2 (K, H), b2 (K,)",
+            f"{path} has {shapes}; they must be W1 (H, D), b1 (H,), W2 (K, H), "
+            "b2 (K,) with at least one hidden unit (H > 0)",
+        )
+    if W1.shape[1] == 0 or K == 0:
+        raise DataError(
+            "init",
+            f"{path} has W1 {W1.shape} and W2 {W2.shape}; the network needs at "
+            "least one input (D > 0) and one output (K > 0)",
         )
     for name, array in zip(Params._fields, arrays, strict=True):
         if not np.issubdtype(array.dtype, np.floating):

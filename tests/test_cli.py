@@ -54,10 +54,27 @@ def files(tmp_path):
         W2=np.zeros((2, 8)),
         b2=np.zeros(2),
     )
+    save("huge_label.npz", x=x, y=np.r_[np.zeros(29, dtype=int), 10**9])
+    save("overflow.npz", x=np.where(np.arange(4) == 1, 1e39, x), y=np.arange(30) % 2)
+    save(
+        "empty_hidden_init.npz",
+        W1=np.zeros((0, 4)),
+        b1=np.zeros(0),
+        W2=np.zeros((3, 0)),
+        b2=np.zeros(3),
+    )
+    np.save(tmp_path / "array.npy", x)
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    (tmp_path / "folder.npz").mkdir()
     (tmp_path / "words.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n")
+    (tmp_path / "latin1.csv").write_bytes("a,b\n1,0\ncaf\xe9,1\n".encode("latin-1"))
     (tmp_path / "unknown.yaml").write_text("epochs: 2\nlearning_rate: 0.1\n")
-    made["words"] = str(tmp_path / "words.csv")
-    made["unknown"] = str(tmp_path / "unknown.yaml")
+    (tmp_path / "yes.yaml").write_text("no-shuffle: 'yes'\n")
+    (tmp_path / "list.yaml").write_text("- epochs\n- 2\n")
+    for name in ("array.npz", "folder.npz", "words.csv", "latin1.csv"):
+        made[name.split(".")[0]] = str(tmp_path / name)
+    for name in ("unknown.yaml", "yes.yaml", "list.yaml"):
+        made[name.split(".")[0]] = str(tmp_path / name)
     made["dir"] = str(tmp_path)
     return made
 
@@ -70,7 +87,21 @@ BAD_INPUTS = [
     (["--dataset", "{negative}"], "--dataset", "labels must be 0, 1, 2"),
     (["--dataset", "{nan}"], "--dataset", "x has nan at row 0, column 2"),
     (["--dataset", "{no_y}"], "--dataset", "lacks array 'y'"),
-    (["--dataset", "{words}"], "--dataset", "line 3 has a value that is not"),
+    (
+        ["--dataset", "{words}"],
+        "--dataset",
+        "line 3, column 2 ('b'): 'oops' is not a number",
+    ),
+    (["--dataset", "{latin1}"], "--dataset", "is not UTF-8 text: line 3"),
+    (["--dataset", "{array}"], "--dataset", "not an .npz archive"),
+    (["--dataset", "{folder}"], "--dataset", "is a directory"),
+    (["--dataset", "{huge_label}"], "--dataset", "label 1000000000 at row 29"),
+    (["--dataset", "{overflow}"], "--dataset", "1e+39 overflows float32"),
+    (
+        ["--dataset", "{good}", "--target-column", "0"],
+        "--target-column",
+        "applies only to .csv",
+    ),
     (
         ["--dataset", "{regression}", "--loss", "cross_entropy"],
         "--loss",
@@ -81,6 +112,7 @@ BAD_INPUTS = [
     (["--lr", "nan"], "--lr", "got nan"),
     (["--workers", "0"], "--workers", "at least 1; got 0"),
     (["--hidden", "0"], "--hidden", "at least 1; got 0"),
+    (["--hidden", "2000000000"], "--hidden", "GiB for the run"),
     (["--epochs", "0"], "--epochs", "at least 1; got 0"),
     (["--batch-size", "-5"], "--batch-size", "at least 1; got -5"),
     (["--val-fraction", "1"], "--val-fraction", "below 1; got 1.0"),
@@ -103,6 +135,14 @@ BAD_INPUTS = [
         "2 outputs, but the data set has labels up to 2",
     ),
     (["--init", "{dir}/nothing.npz"], "--init", "does not exist"),
+    (["--dataset", "{good}", "--init", "{array}"], "--init", "not an .npz archive"),
+    (
+        ["--dataset", "{good}", "--init", "{empty_hidden_init}"],
+        "--init",
+        "at least one hidden unit",
+    ),
+    (["--config", "{yes}"], "--no-shuffle", "must be true or false; got 'yes'"),
+    (["--config", "{list}"], "--config", "holds a list"),
     (["--config", "{unknown}"], "--config", "unknown option 'learning_rate'"),
     (["--config", "{dir}/none.yaml"], "--config", "does not exist"),
     (["--save", "{dir}"], "--save", "is a directory"),
@@ -149,6 +189,8 @@ def test_train_digits_with_defaults_reaches_high_validation_accuracy(
         [
             *gradpool_command,
             "train",
+            "--metrics-port",
+            "0",
             "--dataset",
             "digits",
             "--workers",
@@ -173,7 +215,15 @@ def test_train_digits_with_defaults_reaches_high_validation_accuracy(
 
 def run_train(gradpool_command, ray_address, *arguments):
     finished = subprocess.run(
-        [*gradpool_command, "train", "--ray-address", ray_address, *arguments],
+        [
+            *gradpool_command,
+            "train",
+            "--metrics-port",
+            "0",
+            "--ray-address",
+            ray_address,
+            *arguments,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -297,6 +347,8 @@ def test_divergence_is_reported_in_one_line_and_nothing_is_saved(
         [
             *gradpool_command,
             "train",
+            "--metrics-port",
+            "0",
             "--ray-address",
             ray_address,
             "--dataset",
