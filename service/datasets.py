@@ -22,7 +22,7 @@ from service.data import DataError, load_dataset
 from service.errors import CapacityError, NotFoundError, PreconditionError
 
 FORMATS = ("npz", "csv")
-DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
+DATASET_ID = re.compile(r"[0-9a-f]{64}")
 
 
 class DatasetStore:
@@ -53,7 +53,7 @@ class DatasetStore:
                 "header.size",
                 f"is {size} bytes; this server accepts at most {self.max_bytes}",
             )
-        if not DATASET_ID.match(sha256):
+        if not DATASET_ID.fullmatch(sha256):
             raise DataError("header.sha256", "must be 64 lowercase hex digits")
 
         digest = hashlib.sha256()
@@ -100,11 +100,15 @@ class DatasetStore:
 
     def path_for(self, dataset_id: str) -> str:
         """The stored file of an uploaded data set."""
-        if DATASET_ID.match(dataset_id):
-            for format in FORMATS:
-                path = self.directory / f"{dataset_id}.{format}"
-                if path.exists():
-                    return str(path)
+        if not DATASET_ID.fullmatch(dataset_id):
+            raise DataError(
+                "request.data.dataset_id",
+                "must be 64 lowercase hex digits, as UploadDataset returns",
+            )
+        for format in FORMATS:
+            path = self.directory / f"{dataset_id}.{format}"
+            if path.exists():
+                return str(path)
         raise NotFoundError(
             "request.data.dataset_id",
             f"no uploaded data set has id {dataset_id!r}; upload it first",
@@ -119,9 +123,16 @@ class DatasetStore:
                 "this server has no data root (gradpool serve --data-root); "
                 "upload the data set instead",
             )
-        path = (self.data_root / relative).resolve()
-        if not path.is_relative_to(self.data_root) or Path(relative).is_absolute():
+        try:
+            path = (self.data_root / relative).resolve()
+            outside = Path(relative).is_absolute() or not path.is_relative_to(
+                self.data_root
+            )
+            exists = path.is_file()
+        except (OSError, ValueError) as error:  # a NUL byte, a name too long
+            raise DataError(field, f"is not a usable file name: {error}") from None
+        if outside:
             raise DataError(field, f"{relative!r} is outside the server's data root")
-        if not path.is_file():
+        if not exists:
             raise NotFoundError(field, f"{relative!r} does not exist in the data root")
         return str(path)

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import re
 
 import grpc
 import numpy as np
@@ -29,7 +30,7 @@ from service.messages import (
 )
 from service.proto import trainer_pb2 as pb
 from service.proto import trainer_pb2_grpc as pb_grpc
-from service.requests import config_from_request
+from service.requests import config_from_request, field_path
 from service.tensors import from_tensor, to_tensor
 from service.weights import read_weights, write_weights
 from workers.backprop import predict
@@ -40,13 +41,27 @@ logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_REQUEST_ID = 128
+# A page token is the sequence number of a job, which SQLite stores as a
+# signed 64-bit INTEGER; 18 decimal digits always fit.
+PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
+# Status details travel percent-encoded in trailing metadata, which clients
+# may refuse beyond 8 KiB; a message that echoes a long input is cut to fit.
+MAX_DETAILS_CHARACTERS = 500
 # Seconds a watch stream waits for an event before checking its client.
 WATCH_POLL_SECONDS = 1.0
 
 
 def _abort(context: grpc.ServicerContext, error: DataError) -> None:
     code = getattr(grpc.StatusCode, status_name(error))
-    context.abort(code, f"{error.field}: {error}")
+    context.abort(code, _shortened(f"{error.field}: {error}"))
+
+
+def _shortened(details: str) -> str:
+    """Details cut in the middle, keeping the field and the fix at the ends."""
+    if len(details) <= MAX_DETAILS_CHARACTERS:
+        return details
+    keep = (MAX_DETAILS_CHARACTERS - 5) // 2
+    return f"{details[:keep]} ... {details[-keep:]}"
 
 
 def reports_errors(handler):
@@ -89,11 +104,17 @@ class TrainerServicer(pb_grpc.TrainerServicer):
                 f"{MAX_REQUEST_ID} are allowed",
             )
         config = config_from_request(request.request, self.limits, self._files)
-        record, created = self.manager.submit(
-            config,
-            request.request.SerializeToString(deterministic=True),
-            request.request_id,
-        )
+        try:
+            record, created = self.manager.submit(
+                config,
+                request.request.SerializeToString(deterministic=True),
+                request.request_id,
+            )
+        except DataError as error:
+            # Checks of the run plan name TrainConfig settings ("dataset");
+            # the client needs the request field that holds each one.
+            error.field = field_path(error.field)
+            raise
         return pb.SubmitJobResponse(job=job_message(record), created=created)
 
     @reports_errors
@@ -114,7 +135,7 @@ class TrainerServicer(pb_grpc.TrainerServicer):
             states.append(STATE_NAMES[code])
         before = None
         if request.page_token:
-            if not request.page_token.isdigit():
+            if not PAGE_TOKEN.fullmatch(request.page_token):
                 raise DataError(
                     "page_token", "is not a token from a previous ListJobs reply"
                 )
@@ -182,9 +203,17 @@ class TrainerServicer(pb_grpc.TrainerServicer):
                 "x",
                 f"has shape {list(x.shape)}; the model expects (batch, {spec.inputs})",
             )
-        if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
+        if not np.issubdtype(x.dtype, np.floating):
             raise DataError("x", "must hold finite float32 or float64 values")
-        y_hat = predict(spec, spec.flatten(params), x.astype(spec.dtype))
+        # A float64 value beyond the float32 range of a float32 job would
+        # turn into inf here; it is refused like any non-finite input.
+        with np.errstate(over="ignore"):
+            x = x.astype(spec.dtype)
+        if not np.all(np.isfinite(x)):
+            raise DataError(
+                "x", f"must hold finite values within the range of {spec.dtype}"
+            )
+        y_hat = predict(spec, spec.flatten(params), x)
         return pb.PredictResponse(y_hat=to_tensor(y_hat), step=step)
 
     @reports_errors

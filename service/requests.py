@@ -11,6 +11,7 @@ from typing import Any
 
 from service.config import ConfigError, TrainConfig, build_config
 from service.data import BUILTIN_DATASETS, DataError
+from service.errors import CapacityError
 from service.limits import Limits
 from service.proto import trainer_pb2 as pb
 
@@ -152,7 +153,7 @@ def _take_enum(
 
 def _check_limit(name: str, value: int | None, limit: int) -> None:
     if value is not None and value > limit:
-        raise DataError(
+        raise CapacityError(
             field_path(name), f"is {value}; this server allows at most {limit}"
         )
 

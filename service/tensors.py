@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from service.data import DataError
+from service.errors import CapacityError
 from service.proto import trainer_pb2 as pb
 
 NUMPY_DTYPES = {
@@ -35,7 +36,7 @@ def from_tensor(field: str, tensor: pb.Tensor, max_elements: int) -> np.ndarray:
         raise DataError(field, f"shape must not have negative sizes; got {list(shape)}")
     elements = math.prod(shape)
     if elements > max_elements:
-        raise DataError(
+        raise CapacityError(
             field, f"has {elements} elements; the server accepts at most {max_elements}"
         )
     expected = elements * dtype.itemsize
