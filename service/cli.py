@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from importlib import metadata
 
 import grpc
 
@@ -17,11 +18,23 @@ from service.data import DataError
 EXIT_INTERRUPTED = 130
 
 
+def package_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("gradpool")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every gradpool command."""
     parser = OneLineParser(
         prog="gradpool",
         description="Data-parallel training of a two-layer network on Ray.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"gradpool {package_version()}"
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
@@ -29,13 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_command(commands)
     add_serve_command(commands)
     add_client_commands(commands)
+    for command in commands.choices.values():
+        # Prefixes of options (--epoch for --epochs) would be taken silently.
+        command.allow_abbrev = False
+        command.set_defaults(parser=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gradpool`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Reported by the command's own parser, so the message names it.
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

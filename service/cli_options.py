@@ -176,6 +176,6 @@ def config_from_args(
     settings: dict[str, Any] = {}
     if args.config:
         settings.update(load_config_file(args.config))
-    ignored = {"command", "handler", "config", *ignored}
+    ignored = {"command", "handler", "parser", "config", *ignored}
     settings.update({k: v for k, v in vars(args).items() if k not in ignored})
     return build_config(**settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -96,9 +97,11 @@ def check_output_path(field: str, path: str | None) -> None:
     if target.is_dir():
         raise ConfigError(field, f"{path!r} is a directory; give a file name")
     parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
+    if not parent.is_dir():
+        raise ConfigError(
+            field, f"folder {str(parent)!r} does not exist; create it first"
+        )
+    if not os.access(parent, os.W_OK):
         raise ConfigError(field, f"cannot write {path!r}: {parent} is not writable")
 
 
@@ -133,6 +136,12 @@ def write_outputs(plan: RunPlan, result, save: str | None, summary: str | None) 
             "samples_per_second": result.samples_per_second,
             "history": [vars(m) for m in result.epochs],
             "config": plan.config.to_dict(),
+            "resolved": {
+                "network": dataclasses.asdict(plan.spec),
+                "optimizer": dataclasses.asdict(plan.optimizer),
+                "train_samples": len(plan.train.x),
+                "val_samples": len(plan.val.x) if plan.val else 0,
+            },
         }
         text = json.dumps(finite_or_null(report), indent=2, allow_nan=False)
         text = text.encode()
@@ -155,6 +164,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     # Ray is imported only after the checks: it takes a second to import,
     # and a local instance must be configured before the import.
+    logger.info("starting ray address=%s", config.ray_address or "local")
     connect_ray(config.ray_address, config.workers)
     import ray
 

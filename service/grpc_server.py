@@ -161,13 +161,18 @@ class TrainerServicer(pb_grpc.TrainerServicer):
             )
         job_id = request.job_id
         record, events = self.manager.watch(job_id)
-        yield pb.JobEvent(job_id=job_id, job=job_message(record))
+        first = pb.JobEvent(job_id=job_id, job=job_message(record))
         if events is None:
+            yield first
             return
         # A client that goes away ends its stream at once, not at the next
-        # event, so its thread and queue are freed.
+        # event, so its thread and queue are freed. Both the callback and
+        # the try come before the first yield: a client that leaves right
+        # after the first event leaves the generator suspended there, and
+        # its subscription would otherwise stay open until the job ends.
         context.add_callback(events.close)
         try:
+            yield first
             while context.is_active():
                 try:
                     event = events.next(WATCH_POLL_SECONDS)

@@ -30,6 +30,9 @@ def ray_address() -> str:
         num_cpus=RAY_CPUS,
         include_dashboard=False,
         logging_level="WARNING",
+        # Actors' output would reach whichever test happens to be capturing
+        # standard error when Ray forwards it; tests read their own output.
+        log_to_driver=False,
     )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -72,7 +72,11 @@ class Worker:
             self._epoch, self._order = epoch, self.sampler.order(epoch)
         indices = self.sampler.batch(self._order, batch)
         mine = worker_slice(indices, self.rank, self.num_workers)
-        result = batch_gradient(self.spec, theta, self.x[mine], self.y[mine])
+        # A diverging run overflows here first; the parameter server refuses
+        # the non-finite result and reports it once, so numpy's warnings
+        # would only repeat it in every worker's log.
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = batch_gradient(self.spec, theta, self.x[mine], self.y[mine])
         finished = time.perf_counter()
         waited = started - self._last_finished if self._last_finished else 0.0
         self._last_finished = finished
