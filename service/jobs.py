@@ -114,7 +114,11 @@ class JobManager:
     def start(self) -> None:
         """Mark every unfinished job pending again and start scheduling."""
         for record in self.store.in_states(ACTIVE_STATES):
-            self.store.update(record.job_id, state="PENDING")
+            # Progress restarts from the checkpoint, not from the last
+            # epoch recorded before the crash.
+            self.store.update(
+                record.job_id, state="PENDING", step=record.checkpoint_step
+            )
             config = build_config(**record.config)
             self._live[record.job_id] = self._new_live(record.job_id, config, None)
             self._live[record.job_id].step = record.checkpoint_step
