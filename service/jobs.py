@@ -164,8 +164,8 @@ class JobManager:
             if len(self._live) >= self.limits.max_active_jobs:
                 raise CapacityError(
                     "request",
-                    f"{len(self._live)} jobs are pending or running, the most "
-                    "this server accepts; wait for one to finish",
+                    f"the server's limit of {self.limits.max_active_jobs} pending "
+                    "or running jobs is reached; wait for one to finish",
                 )
             job_id = uuid.uuid4().hex[:16]
             settings = {name: getattr(config, name) for name in config.explicit}

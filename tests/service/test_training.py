@@ -132,3 +132,22 @@ def test_stop_request_ends_the_run_with_a_checkpoint_between_steps(ray_address):
     resumed = train(plan, resume=result.checkpoint)
     assert resumed.steps == 50 * 7
     np.testing.assert_array_equal(resumed.theta, train(plan).theta)
+
+
+def test_a_killed_worker_is_restarted_and_the_run_ends_unchanged(ray_address):
+    import ray
+
+    plan = iris_plan(batch_size=16, epochs=4, workers=2)
+    restarts = []
+
+    def on_step(stats):
+        restarts.append(stats.worker_restarts)
+        if stats.step == 5:
+            # Kill the process, letting Ray restart the actor as it would
+            # after a crash.
+            worker = ray.get_actor("restart-test.worker-1")
+            ray.kill(worker, no_restart=False)
+
+    result = train(plan, on_step=on_step, name="restart-test")
+    assert sum(restarts) == 1
+    assert relative_error(result.theta, reference_train(plan)) < REL_TOLERANCE
