@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,3 +97,28 @@ def require_tool(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def run_train(gradpool_command, ray_address):
+    """Run ``gradpool train`` on the shared Ray instance; it must succeed."""
+
+    def run(*arguments: str):
+        finished = subprocess.run(
+            [
+                *gradpool_command,
+                "train",
+                "--metrics-port",
+                "0",
+                "--ray-address",
+                ray_address,
+                *arguments,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        return finished
+
+    return run

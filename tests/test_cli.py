@@ -213,28 +213,7 @@ def test_train_digits_with_defaults_reaches_high_validation_accuracy(
     assert finished.stdout.startswith("done epoch=20/20")
 
 
-def run_train(gradpool_command, ray_address, *arguments):
-    finished = subprocess.run(
-        [
-            *gradpool_command,
-            "train",
-            "--metrics-port",
-            "0",
-            "--ray-address",
-            ray_address,
-            *arguments,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    return finished
-
-
-def test_saved_weights_equal_reference_run_folded_to_raw_inputs(
-    tmp_path, gradpool_command, ray_address
-):
+def test_saved_weights_equal_reference_run_folded_to_raw_inputs(tmp_path, run_train):
     rng = np.random.default_rng(1)
     initial = tmp_path / "init.npz"
     np.savez(
@@ -256,8 +235,6 @@ def test_saved_weights_equal_reference_run_folded_to_raw_inputs(
         workers=3,
     )
     run_train(
-        gradpool_command,
-        ray_address,
         "--dataset",
         "wine",
         "--dtype",
@@ -300,15 +277,11 @@ def test_saved_weights_act_on_raw_inputs():
     )
 
 
-def test_config_file_supplies_options_and_command_line_wins(
-    tmp_path, gradpool_command, ray_address
-):
+def test_config_file_supplies_options_and_command_line_wins(tmp_path, run_train):
     config = tmp_path / "run.yaml"
     config.write_text("dataset: iris\nepochs: 5\nbatch-size: 30\nlr: 0.01\n")
     summary = tmp_path / "summary.json"
     run_train(
-        gradpool_command,
-        ray_address,
         "--config",
         str(config),
         "--epochs",
@@ -323,13 +296,11 @@ def test_config_file_supplies_options_and_command_line_wins(
     assert report["config"]["dataset"] == "iris"
 
 
-def test_json_config_file_is_accepted(tmp_path, gradpool_command, ray_address):
+def test_json_config_file_is_accepted(tmp_path, run_train):
     config = tmp_path / "run.json"
     config.write_text(json.dumps({"dataset": "iris", "epochs": 1, "no_shuffle": True}))
     summary = tmp_path / "summary.json"
     run_train(
-        gradpool_command,
-        ray_address,
         "--config",
         str(config),
         "--summary",

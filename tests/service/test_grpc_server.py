@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 
 import grpc
 import numpy as np
@@ -27,32 +26,16 @@ def run_to_end(client, request, request_id=""):
     return final, events
 
 
-def gradpool_train(command, ray_address, tmp_path, *arguments):
+def saved_by_train(run_train, tmp_path, *arguments):
     """Run gradpool train with --save and return the saved arrays."""
     saved = tmp_path / "train.npz"
-    finished = subprocess.run(
-        [
-            *command,
-            "train",
-            "--metrics-port",
-            "0",
-            "--ray-address",
-            ray_address,
-            "--save",
-            str(saved),
-            *arguments,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    run_train("--save", str(saved), *arguments)
     with np.load(saved) as archive:
         return {name: archive[name] for name in archive.files}
 
 
 def test_submit_watch_weights_and_predict_match_gradpool_train(
-    shared_server, gradpool_command, ray_address, tmp_path
+    shared_server, run_train, tmp_path
 ):
     settings = {"dataset": "iris", "epochs": 4, "batch_size": 16, "seed": 5}
     with shared_server.client() as client:
@@ -67,9 +50,8 @@ def test_submit_watch_weights_and_predict_match_gradpool_train(
         y_hat, predict_step = client.predict(final.job_id, x)
 
     assert step == predict_step == final.total_steps
-    expected = gradpool_train(
-        gradpool_command,
-        ray_address,
+    expected = saved_by_train(
+        run_train,
         tmp_path,
         "--dataset",
         "iris",
@@ -91,7 +73,7 @@ def test_submit_watch_weights_and_predict_match_gradpool_train(
 
 
 def test_float64_full_batch_request_with_init_matches_gradpool_train(
-    shared_server, gradpool_command, ray_address, tmp_path
+    shared_server, run_train, tmp_path
 ):
     rng = np.random.default_rng(3)
     init = tmp_path / "init.npz"
@@ -119,9 +101,8 @@ def test_float64_full_batch_request_with_init_matches_gradpool_train(
         assert final.state == pb.JOB_STATE_SUCCEEDED
         params, _ = client.parameters(final.job_id)
 
-    expected = gradpool_train(
-        gradpool_command,
-        ray_address,
+    expected = saved_by_train(
+        run_train,
         tmp_path,
         "--dataset",
         "wine",
