@@ -1,7 +1,7 @@
 """Every Prometheus metric of gradpool, built against one replaceable registry.
 
 Names start with ``gradpool_``, use base units, counters end in ``_total``,
-and labels stay low-cardinality: ``job`` (a job id), ``rank`` (a worker),
+and labels stay low-cardinality: ``job_id``, ``rank`` (a worker),
 ``method`` and ``code`` (gRPC), ``state`` (a job state). A finished job's
 series stay for ``retention_seconds`` (default one hour) so dashboards show
 how it ended, then are removed so they do not pile up.
@@ -51,8 +51,9 @@ class Metrics:
         self._ended: dict[str, float] = {}
         self._lock = threading.Lock()
         r = self.registry
-        job = ["job"]
-        worker = ["job", "rank"]
+        # Not "job": Prometheus sets that label to the scrape job's name.
+        job = ["job_id"]
+        worker = ["job_id", "rank"]
 
         self.train_loss = Gauge(
             "gradpool_train_loss",
@@ -85,6 +86,12 @@ class Metrics:
             "gradpool_samples", "Training samples processed.", job, registry=r
         )
         self.epoch = Gauge("gradpool_epoch", "Epochs finished.", job, registry=r)
+        self.step = Gauge(
+            "gradpool_job_step",
+            "Steps the job has applied in all, counting those before a resume.",
+            job,
+            registry=r,
+        )
         self.running = Gauge(
             "gradpool_job_running",
             "1 while the job trains, else 0.",
@@ -194,6 +201,7 @@ class Metrics:
             self.epoch,
             self.total_steps,
             self.running,
+            self.step,
             self.last_step_time,
             self.step_duration,
             self.gradient_norm,
@@ -268,6 +276,7 @@ class Metrics:
         """Account for one applied step (a StepStats)."""
         self.train_loss.labels(job).set(stats.loss)
         self.steps.labels(job).inc()
+        self.step.labels(job).set(stats.step)
         self.samples.labels(job).inc(stats.count)
         self.last_step_time.labels(job).set(time.time())
         self.step_duration.labels(job).observe(stats.step_seconds)

@@ -237,6 +237,23 @@ def test_dashboard_and_manifests_reference_only_served_metrics(prometheus_with_d
 def test_dashboard_has_a_job_selector_used_by_its_job_panels():
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert "gradpool_steps_total" in variables["job"]["definition"]
-    job_panels = [e for e in dashboard_expressions() if "{job" in e or "job=" in e]
-    assert job_panels and all('job=~"$job"' in e for e in job_panels)
+    assert "job_id" in variables["job"]["definition"]
+    job_panels = [e for e in dashboard_expressions() if "job_id" in e]
+    assert job_panels and all('job_id=~"$job"' in e for e in job_panels)
+
+
+def test_job_selector_offers_the_trained_job_id(prometheus_with_data):
+    # The selector's label_values(..., job_id) as Prometheus answers it; the
+    # job id must survive the scrape under its own label, not as "job".
+    url = prometheus_with_data["url"]
+    reply = http_json(f"{url}/api/v1/label/job_id/values")
+    assert prometheus_with_data["job"] in reply["data"]
+
+
+def test_job_panels_select_one_job(prometheus_with_data):
+    job = prometheus_with_data["job"]
+    expression = f'gradpool_job_step{{job_id=~"{job}"}}'
+    reply = run_query(prometheus_with_data["url"], expression)
+    series = reply["data"]["result"]
+    assert [item["metric"]["job_id"] for item in series] == [job]
+    assert series[0]["metric"]["job"] == "gradpool"

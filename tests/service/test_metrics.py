@@ -68,14 +68,15 @@ def test_recorded_steps_appear_under_the_job_label():
     metrics.record_step("j1", step_stats(2, 0.7))
     values = samples(generate_latest(metrics.registry).decode())
 
-    assert value(values, "gradpool_steps_total", job="j1") == 2
-    assert value(values, "gradpool_samples_total", job="j1") == 16
-    assert value(values, "gradpool_train_loss", job="j1") == 0.7
-    assert value(values, "gradpool_step_duration_seconds_count", job="j1") == 2
+    assert value(values, "gradpool_steps_total", job_id="j1") == 2
+    assert value(values, "gradpool_samples_total", job_id="j1") == 16
+    assert value(values, "gradpool_train_loss", job_id="j1") == 0.7
+    assert value(values, "gradpool_step_duration_seconds_count", job_id="j1") == 2
     assert (
-        value(values, "gradpool_worker_compute_seconds_count", job="j1", rank="1") == 2
+        value(values, "gradpool_worker_compute_seconds_count", job_id="j1", rank="1")
+        == 2
     )
-    assert value(values, "gradpool_job_running", job="j1") == 1
+    assert value(values, "gradpool_job_running", job_id="j1") == 1
 
 
 def test_finished_job_series_are_removed_after_the_retention():
@@ -86,7 +87,7 @@ def test_finished_job_series_are_removed_after_the_retention():
 
     assert metrics.sweep() == ["gone"]
     text = generate_latest(metrics.registry).decode()
-    assert 'job="gone"' not in text
+    assert 'job_id="gone"' not in text
 
 
 def test_finished_job_series_stay_within_the_retention():
@@ -96,7 +97,7 @@ def test_finished_job_series_stay_within_the_retention():
 
     assert metrics.sweep() == []
     values = samples(generate_latest(metrics.registry).decode())
-    assert value(values, "gradpool_job_running", job="kept") == 0
+    assert value(values, "gradpool_job_running", job_id="kept") == 0
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +135,11 @@ def test_steps_rise_and_loss_falls_while_a_job_runs(metered_run):
     job = metered_run["job"].job_id
     first, second = metered_run["during"]
     after = metered_run["after"]
-    steps = [value(v, "gradpool_steps_total", job=job) for v in (first, second, after)]
+    steps = [
+        value(v, "gradpool_steps_total", job_id=job) for v in (first, second, after)
+    ]
     assert steps[0] < steps[1] < steps[2]
-    loss = [value(v, "gradpool_validation_loss", job=job) for v in (first, after)]
+    loss = [value(v, "gradpool_validation_loss", job_id=job) for v in (first, after)]
     assert loss[1] < loss[0]
 
 
@@ -145,15 +148,15 @@ def test_histogram_counts_match_the_steps(metered_run):
     after = metered_run["after"]
     job = final.job_id
     assert final.state == pb.JOB_STATE_SUCCEEDED
-    steps = value(after, "gradpool_steps_total", job=job)
+    steps = value(after, "gradpool_steps_total", job_id=job)
     assert steps == final.total_steps
-    assert value(after, "gradpool_step_duration_seconds_count", job=job) == steps
-    assert value(after, "gradpool_staleness_updates_count", job=job) == steps
+    assert value(after, "gradpool_step_duration_seconds_count", job_id=job) == steps
+    assert value(after, "gradpool_staleness_updates_count", job_id=job) == steps
     for rank in ("0", "1"):
         compute = value(
-            after, "gradpool_worker_compute_seconds_count", job=job, rank=rank
+            after, "gradpool_worker_compute_seconds_count", job_id=job, rank=rank
         )
-        wait = value(after, "gradpool_worker_wait_seconds_count", job=job, rank=rank)
+        wait = value(after, "gradpool_worker_wait_seconds_count", job_id=job, rank=rank)
         assert compute == wait == steps
 
 
@@ -161,17 +164,18 @@ def test_job_figures_have_sensible_values(metered_run):
     final = metered_run["job"]
     after = metered_run["after"]
     job = final.job_id
-    assert value(after, "gradpool_samples_total", job=job) == 6 * 1438
-    assert value(after, "gradpool_epoch", job=job) == 6
-    assert 0.9 < value(after, "gradpool_validation_accuracy", job=job) <= 1.0
-    assert value(after, "gradpool_gradient_norm", job=job) > 0
-    assert value(after, "gradpool_update_norm", job=job) > 0
-    assert value(after, "gradpool_learning_rate", job=job) == pytest.approx(1e-3)
-    assert value(after, "gradpool_job_running", job=job) == 0
-    assert value(after, "gradpool_worker_restarts_total", job=job) == 0
-    checkpoints = value(after, "gradpool_checkpoints_total", job=job)
+    assert value(after, "gradpool_samples_total", job_id=job) == 6 * 1438
+    assert value(after, "gradpool_epoch", job_id=job) == 6
+    assert 0.9 < value(after, "gradpool_validation_accuracy", job_id=job) <= 1.0
+    assert value(after, "gradpool_gradient_norm", job_id=job) > 0
+    assert value(after, "gradpool_update_norm", job_id=job) > 0
+    assert value(after, "gradpool_learning_rate", job_id=job) == pytest.approx(1e-3)
+    assert value(after, "gradpool_job_running", job_id=job) == 0
+    assert value(after, "gradpool_job_step", job_id=job) == final.total_steps
+    assert value(after, "gradpool_worker_restarts_total", job_id=job) == 0
+    checkpoints = value(after, "gradpool_checkpoints_total", job_id=job)
     assert checkpoints == final.total_steps // 10 + 1
-    assert value(after, "gradpool_checkpoint_duration_seconds_count", job=job) == (
+    assert value(after, "gradpool_checkpoint_duration_seconds_count", job_id=job) == (
         checkpoints
     )
 
