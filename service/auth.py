@@ -49,8 +49,8 @@ class TokenInterceptor(grpc.ServerInterceptor):
 def _refusal(handler, what: str):
     """A handler of the same shape as handler that aborts UNAUTHENTICATED."""
     message = (
-        f"{what} bearer token; send metadata 'authorization: Bearer <token>' "
-        "with the server's token"
+        f"{what} bearer token; pass the server's token with --token-file or "
+        "GRADPOOL_TOKEN (metadata 'authorization: Bearer <token>')"
     )
 
     def abort(request_or_iterator, context):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib import metadata
 
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     except grpc.RpcError as error:
         print(grpc_error_line(args.command, error, args.server), file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of our output went away (gradpool list | head).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"gradpool {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

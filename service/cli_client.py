@@ -15,6 +15,7 @@ from service.auth import read_token
 from service.cli_options import add_training_options, config_from_args
 from service.client import TrainerClient
 from service.config import ConfigError
+from service.data import BUILTIN_DATASETS, load_dataset
 from service.messages import JOB_STATES
 from service.proto import trainer_pb2 as pb
 from service.requests import request_from_settings
@@ -65,6 +66,7 @@ def add_client_commands(commands) -> None:
     listing.add_argument(
         "--state",
         action="append",
+        type=str.lower,
         choices=[name.lower() for name in JOB_STATES],
         help="only jobs in this state (repeatable)",
     )
@@ -150,6 +152,9 @@ def run_submit(args: argparse.Namespace) -> int:
     """``gradpool submit``: send the request, print the job id."""
     config = config_from_args(args, ignored=CONNECTION_OPTIONS | {"request_id", "wait"})
     settings = {name: getattr(config, name) for name in config.explicit}
+    if config.dataset not in BUILTIN_DATASETS:
+        # The same checks as gradpool train, before anything is sent.
+        load_dataset(config.dataset, config.target_column)
     with connect(args) as client:
         request = request_from_settings(
             settings, lambda path: client.upload(path).dataset_id
@@ -229,9 +234,11 @@ def run_weights(args: argparse.Namespace) -> int:
 def grpc_error_line(command: str, error: grpc.RpcError, server: str) -> str:
     """One line for a failed call."""
     code = error.code()
-    if code == grpc.StatusCode.UNAVAILABLE:
+    details = error.details() or ""
+    unreachable = not details.startswith(("job_id:", "request:"))
+    if code == grpc.StatusCode.UNAVAILABLE and unreachable:
         return (
             f"gradpool {command}: error: cannot reach a server at {server}; is "
             "gradpool serve running there? (--server HOST:PORT)"
         )
-    return f"gradpool {command}: error: {code.name}: {error.details()}"
+    return f"gradpool {command}: error: {code.name}: {details}"

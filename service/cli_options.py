@@ -10,6 +10,7 @@ from service.data import BUILTIN_DATASETS
 from workers.network import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 
 EXIT_USAGE = 2
+DEFAULT_METRICS_PORT = 9464
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -164,8 +165,9 @@ def add_metrics_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--metrics-port",
         type=int,
-        default=9464,
-        help="port of the /metrics endpoint, 0 for none (default: %(default)s)",
+        default=None,
+        help=f"port of the /metrics endpoint, 0 for none (default: "
+        f"{DEFAULT_METRICS_PORT})",
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from service.cli_options import add_metrics_options
+from service.cli_options import DEFAULT_METRICS_PORT, add_metrics_options
 from service.config import ConfigError
 from service.limits import Limits
 from service.local_ray import connect_ray
@@ -122,7 +122,9 @@ def run_serve(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval,
         limits=limits,
         metrics_host=args.metrics_host,
-        metrics_port=args.metrics_port,
+        metrics_port=(
+            DEFAULT_METRICS_PORT if args.metrics_port is None else args.metrics_port
+        ),
         metrics_retention_seconds=args.metrics_retention,
     )
     connect_ray(args.ray_address, 0)

@@ -17,6 +17,7 @@ from typing import Any
 from service.atomic import atomic_write
 from service.checkpoints import load_checkpoint, save_checkpoint
 from service.cli_options import (
+    DEFAULT_METRICS_PORT,
     add_metrics_options,
     add_training_options,
     config_from_args,
@@ -158,9 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError("resume", "needs --checkpoint FILE to resume from")
     plan = prepare(config)
     resume = read_resume_point(config, plan)
-    metrics = Metrics()
-    if args.metrics_port:
-        metrics.serve(args.metrics_host, args.metrics_port)
+    metrics = serve_metrics(args.metrics_host, args.metrics_port)
 
     # Ray is imported only after the checks: it takes a second to import,
     # and a local instance must be configured before the import.
@@ -237,6 +236,28 @@ def run_train(args: argparse.Namespace) -> int:
         f"samples_per_second={result.samples_per_second:.0f}"
     )
     return 0
+
+
+def serve_metrics(host: str, port: int | None) -> Metrics:
+    """Metrics of this run, served at host:port unless port is 0.
+
+    Without an explicit port, a default port already taken (by a
+    gradpool serve on the same machine, say) only costs the endpoint.
+    """
+    metrics = Metrics()
+    if port == 0:
+        return metrics
+    try:
+        metrics.serve(host, port or DEFAULT_METRICS_PORT)
+    except ConfigError:
+        if port is not None:
+            raise
+        logger.warning(
+            "metrics port %d is taken; serving no metrics (choose one with "
+            "--metrics-port)",
+            DEFAULT_METRICS_PORT,
+        )
+    return metrics
 
 
 def read_resume_point(config, plan: RunPlan):

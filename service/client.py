@@ -1,12 +1,12 @@
 """A small Python client of the gradpool.v1.Trainer service.
 
-    with TrainerClient("127.0.0.1:50051") as client:
-        upload = lambda path: client.upload(path).dataset_id
-        request = request_from_settings({"dataset": "iris"}, upload)
-        job = client.submit(request).job
-        for event in client.watch(job.job_id):
-            ...
-        params, step = client.parameters(job.job_id)
+with TrainerClient("127.0.0.1:50051") as client:
+    upload = lambda path: client.upload(path).dataset_id
+    request = request_from_settings({"dataset": "iris"}, upload)
+    job = client.submit(request).job
+    for event in client.watch(job.job_id):
+        ...
+    params, step = client.parameters(job.job_id)
 """
 
 from __future__ import annotations

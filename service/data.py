@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from service.errors import CapacityError, DataError
 from workers.network import Array
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,6 @@ MAX_CLASSES = 100_000
 # not a readable .npz: a truncated or corrupt zip, pickled or non-numpy
 # content, an empty file, a permission error.
 UNREADABLE_NPZ = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-
-
-class DataError(ValueError):
-    """A data set or its options cannot be used; the message says why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -87,8 +80,14 @@ class Dataset:
         return Dataset(self.name, self.x[indices], self.y[indices])
 
 
-def load_dataset(source: str, target_column: str | None = None) -> Dataset:
-    """Load and check a bundled data set by name, or an .npz or .csv file."""
+def load_dataset(
+    source: str, target_column: str | None = None, max_elements: int | None = None
+) -> Dataset:
+    """Load and check a bundled data set by name, or an .npz or .csv file.
+
+    ``max_elements`` bounds each array of an .npz file before it is read, so
+    a small compressed file cannot unpack into more memory than allowed.
+    """
     suffix = Path(source).suffix.lower()
     if target_column is not None and suffix != ".csv":
         raise DataError(
@@ -107,7 +106,7 @@ def load_dataset(source: str, target_column: str | None = None) -> Dataset:
         path = Path(source)
         check_readable_file("dataset", path)
         if suffix == ".npz":
-            x, y = _load_npz(path)
+            x, y = _load_npz(path, max_elements)
         else:
             x, y = _load_csv(path, target_column)
     return check_arrays(source, x, y)
@@ -130,12 +129,16 @@ def check_readable_file(field: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def open_npz(path: Path, field: str, needs: str) -> Iterator[np.lib.npyio.NpzFile]:
+def open_npz(
+    path: Path, field: str, needs: str, max_elements: int | None = None
+) -> Iterator[np.lib.npyio.NpzFile]:
     """Open an .npz archive; anything unreadable becomes DataError(field).
 
     ``needs`` names the arrays the caller reads, for the message about a
     file that is not an archive. Errors raised while reading arrays inside
     the ``with`` block are translated too, since members are read lazily.
+    With ``max_elements``, every member's declared shape is checked against
+    it before any array is read.
     """
     try:
         archive = np.load(path, allow_pickle=False)
@@ -152,11 +155,36 @@ def open_npz(path: Path, field: str, needs: str) -> Iterator[np.lib.npyio.NpzFil
         )
     with archive:
         try:
+            if max_elements is not None:
+                _check_member_sizes(archive, path, field, max_elements)
             yield archive
         except DataError:
             raise
         except UNREADABLE_NPZ as error:
             raise DataError(field, f"cannot read {path} as .npz: {error}") from None
+
+
+def _check_member_sizes(
+    archive: np.lib.npyio.NpzFile, path: Path, field: str, max_elements: int
+) -> None:
+    """Read only the .npy headers and refuse arrays larger than allowed."""
+    for member in archive.zip.namelist():
+        with archive.zip.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, _ = read_header(handle)
+        elements = math.prod(shape)
+        if elements > max_elements:
+            raise CapacityError(
+                field,
+                f"{path.name} holds array {member.removesuffix('.npy')!r} of "
+                f"shape {shape} ({elements} elements); the most allowed is "
+                f"{max_elements}",
+            )
 
 
 def check_arrays(name: str, x: np.ndarray, y: np.ndarray) -> Dataset:
@@ -303,8 +331,8 @@ def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open_npz(path, "dataset", "arrays 'x' and 'y'") as archive:
+def _load_npz(path: Path, max_elements: int | None) -> tuple[np.ndarray, np.ndarray]:
+    with open_npz(path, "dataset", "arrays 'x' and 'y'", max_elements) as archive:
         missing = {"x", "y"} - set(archive.files)
         if missing:
             raise DataError(

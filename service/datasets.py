@@ -22,17 +22,27 @@ from service.data import DataError, load_dataset
 from service.errors import CapacityError, NotFoundError, PreconditionError
 
 FORMATS = ("npz", "csv")
+# CSV is parsed row by row into Python objects, which take many times the
+# file's size in memory; larger data sets travel as .npz.
+MAX_CSV_BYTES = 64 << 20
 DATASET_ID = re.compile(r"[0-9a-f]{64}")
 
 
 class DatasetStore:
     """Stores data sets under ``directory`` and resolves paths under a root."""
 
-    def __init__(self, directory: Path, data_root: Path | None, max_bytes: int):
+    def __init__(
+        self,
+        directory: Path,
+        data_root: Path | None,
+        max_bytes: int,
+        max_elements: int | None = None,
+    ):
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.data_root = data_root.resolve() if data_root else None
         self.max_bytes = max_bytes
+        self.max_elements = max_elements
 
     def save_upload(
         self, name: str, format: str, size: int, sha256: str, chunks: Iterable[bytes]
@@ -48,10 +58,14 @@ class DatasetStore:
             )
         if size <= 0:
             raise DataError("header.size", f"must be positive; got {size}")
-        if size > self.max_bytes:
+        limit = (
+            self.max_bytes if format == "npz" else min(self.max_bytes, MAX_CSV_BYTES)
+        )
+        if size > limit:
             raise CapacityError(
                 "header.size",
-                f"is {size} bytes; this server accepts at most {self.max_bytes}",
+                f"is {size} bytes; this server accepts at most {limit} for "
+                f".{format} (send large data sets as .npz)",
             )
         if not DATASET_ID.fullmatch(sha256):
             raise DataError("header.sha256", "must be 64 lowercase hex digits")
@@ -72,6 +86,8 @@ class DatasetStore:
                         )
                     digest.update(chunk)
                     handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
             if received != size:
                 raise DataError(
                     "header.size", f"declared {size} bytes but {received} arrived"
@@ -82,7 +98,12 @@ class DatasetStore:
                     f"does not match the data (got {digest.hexdigest()}); "
                     "the upload was corrupted, send it again",
                 )
-            dataset = load_dataset(handle.name)
+            try:
+                dataset = load_dataset(handle.name, max_elements=self.max_elements)
+            except DataError as error:
+                # Name the client's file, not this server's temporary one.
+                message = str(error).replace(handle.name, name or "the upload")
+                raise type(error)(error.field, message) from None
             os.replace(handle.name, self.directory / f"{sha256}.{format}")
         finally:
             Path(handle.name).unlink(missing_ok=True)

@@ -7,7 +7,13 @@ is invalid; the classes here cover the other statuses.
 
 from __future__ import annotations
 
-from service.data import DataError
+
+class DataError(ValueError):
+    """A data set or its options cannot be used; the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFoundError(DataError):
@@ -28,12 +34,18 @@ class CapacityError(DataError):
     status = "RESOURCE_EXHAUSTED"
 
 
-def status_name(error: DataError) -> str:
-    """The gRPC status code name for an error."""
-    return getattr(error, "status", "INVALID_ARGUMENT")
-
-
 class ConflictError(DataError):
     """The request clashes with an existing one (a reused request_id)."""
 
     status = "ALREADY_EXISTS"
+
+
+class UnavailableError(DataError):
+    """The server cannot take the call now; the same call may work later."""
+
+    status = "UNAVAILABLE"
+
+
+def status_name(error: DataError) -> str:
+    """The gRPC status code name for an error."""
+    return getattr(error, "status", "INVALID_ARGUMENT")

@@ -12,13 +12,14 @@ import hashlib
 import inspect
 import logging
 import re
+from pathlib import Path
 
 import grpc
 import numpy as np
 
 from service.data import DataError
 from service.datasets import DatasetStore
-from service.errors import status_name
+from service.errors import UnavailableError, status_name
 from service.jobs import JobManager
 from service.limits import Limits
 from service.messages import (
@@ -39,6 +40,8 @@ from workers.network import Params
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
+# Activations computed at once by Predict, whatever the batch size.
+PREDICT_CHUNK_ELEMENTS = 1 << 20
 DEFAULT_PAGE_SIZE = 100
 MAX_REQUEST_ID = 128
 # A page token is the sequence number of a job, which SQLite stores as a
@@ -87,6 +90,12 @@ def reports_errors(handler):
     return unary
 
 
+def _chunk(message: pb.UploadDatasetRequest) -> bytes:
+    if message.WhichOneof("part") != "chunk":
+        raise DataError("header", "only the first message may carry a header")
+    return message.chunk
+
+
 class TrainerServicer(pb_grpc.TrainerServicer):
     """Implements gradpool.v1.Trainer on top of a JobManager."""
 
@@ -104,10 +113,16 @@ class TrainerServicer(pb_grpc.TrainerServicer):
                 f"{MAX_REQUEST_ID} are allowed",
             )
         config = config_from_request(request.request, self.limits, self._files)
+        stored = pb.TrainingRequest()
+        stored.CopyFrom(request.request)
+        if stored.data.WhichOneof("source") == "inline":
+            # The arrays now live in the dataset store; the job's record
+            # names them by id, so Job messages stay small.
+            stored.data.dataset_id = Path(config.dataset).stem
         try:
             record, created = self.manager.submit(
                 config,
-                request.request.SerializeToString(deterministic=True),
+                stored.SerializeToString(deterministic=True),
                 request.request_id,
             )
         except DataError as error:
@@ -177,7 +192,13 @@ class TrainerServicer(pb_grpc.TrainerServicer):
                 try:
                     event = events.next(WATCH_POLL_SECONDS)
                 except StopIteration:
-                    return
+                    # The channel closed before the job ended: the server is
+                    # stopping, and the job resumes after its restart.
+                    raise UnavailableError(
+                        "job_id",
+                        f"the server is shutting down; job {job_id} resumes "
+                        "when it restarts, watch it again then",
+                    ) from None
                 if event is None:
                     continue
                 if event.kind == "step":
@@ -218,7 +239,14 @@ class TrainerServicer(pb_grpc.TrainerServicer):
             raise DataError(
                 "x", f"must hold finite values within the range of {spec.dtype}"
             )
-        y_hat = predict(spec, spec.flatten(params), x)
+        theta = spec.flatten(params)
+        # Rows go through in chunks so the hidden layer (B, H) of a large
+        # batch never has to exist at once.
+        rows = max(1, PREDICT_CHUNK_ELEMENTS // max(spec.hidden, spec.outputs))
+        y_hat = np.concatenate(
+            [predict(spec, theta, x[i : i + rows]) for i in range(0, len(x), rows)]
+            or [np.zeros((0, spec.outputs), spec.dtype)]
+        )
         return pb.PredictResponse(y_hat=to_tensor(y_hat), step=step)
 
     @reports_errors
@@ -227,7 +255,7 @@ class TrainerServicer(pb_grpc.TrainerServicer):
         if first is None or first.WhichOneof("part") != "header":
             raise DataError("header", "the first message must carry the header")
         header = first.header
-        chunks = (message.chunk for message in request_iterator)
+        chunks = (_chunk(message) for message in request_iterator)
         dataset_id, samples, features = self.datasets.save_upload(
             header.name, header.format, header.size, header.sha256, chunks
         )

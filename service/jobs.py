@@ -10,6 +10,7 @@ leaves them pending for the next start.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import uuid
@@ -21,13 +22,14 @@ import numpy as np
 import ray
 
 from service.checkpoints import load_checkpoint, save_checkpoint
-from service.config import TrainConfig, build_config
+from service.config import ConfigError, TrainConfig, build_config
 from service.data import DataError
 from service.errors import (
     CapacityError,
     ConflictError,
     NotFoundError,
     PreconditionError,
+    UnavailableError,
 )
 from service.events import Event, EventChannel
 from service.job_store import ACTIVE_STATES, TERMINAL_STATES, JobRecord, JobStore
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 ALL_STATES = (*ACTIVE_STATES, *TERMINAL_STATES)
 
+# How long CancelJob waits for a running job to reach its next step.
+CANCEL_WAIT_SECONDS = 20.0
+
 # How often the scheduler looks again for free CPUs without being woken.
 SCHEDULER_POLL_SECONDS = 1.0
 
@@ -57,6 +62,7 @@ class LiveJob:
     checkpoint_path: Path
     events: EventChannel
     step: int = 0
+    checkpoint_step: int = 0
     metrics: dict | None = None
     stop_reason: str | None = None  # "cancel" or "shutdown"
     thread: threading.Thread | None = None
@@ -89,6 +95,7 @@ class JobManager:
         self.limits = limits
         self.metrics = metrics or Metrics()
         self.checkpoint_interval = checkpoint_interval
+        self._lock_file = _lock_data_dir(data_dir)
         self.store = JobStore(data_dir / "jobs.sqlite3")
         self.jobs_dir = data_dir / "jobs"
         self._lock = threading.RLock()
@@ -122,6 +129,7 @@ class JobManager:
             config = build_config(**record.config)
             self._live[record.job_id] = self._new_live(record.job_id, config, None)
             self._live[record.job_id].step = record.checkpoint_step
+            self._live[record.job_id].checkpoint_step = record.checkpoint_step
             logger.info(
                 "recovered job=%s from_step=%d", record.job_id, record.checkpoint_step
             )
@@ -138,7 +146,11 @@ class JobManager:
         for job in running:
             job.done.wait(timeout)
         self._scheduler.join(timeout)
+
+    def close(self) -> None:
+        """Close the job database and free the data directory."""
         self.store.close()
+        self._lock_file.close()
 
     # Requests.
 
@@ -160,7 +172,9 @@ class JobManager:
             )
         with self._lock:
             if self._stopping:
-                raise PreconditionError("request", "the server is shutting down")
+                raise UnavailableError(
+                    "request", "the server is shutting down; submit again shortly"
+                )
             if len(self._live) >= self.limits.max_active_jobs:
                 raise CapacityError(
                     "request",
@@ -181,7 +195,9 @@ class JobManager:
             )
             if record is None:  # the same request_id won a race
                 return self._existing(request_id, request), False
-            self._live[job_id] = self._new_live(job_id, config, plan)
+            # The plan's data is dropped until the job starts: many pending
+            # jobs must not each hold a copy of their data set.
+            self._live[job_id] = self._new_live(job_id, config, None)
             self._wake.notify_all()
         logger.info("submitted job=%s workers=%d", job_id, config.workers)
         return record, True
@@ -216,12 +232,20 @@ class JobManager:
             job.stop_reason = "cancel"
             if job_id not in self._running:
                 self._finish(job, "CANCELLED")
-        job.done.wait()
+        # A running job stops at its next step; if that takes long (actors
+        # still starting), the reply shows it RUNNING and it ends CANCELLED.
+        job.done.wait(CANCEL_WAIT_SECONDS)
         return self.get(job_id)
 
     def watch(self, job_id: str) -> tuple[JobRecord, Iterator[Event] | None]:
         """The job's record now, and its later events (None if it ended)."""
         with self._lock:
+            if self.active_watchers() >= self.limits.max_watchers:
+                raise CapacityError(
+                    "job_id",
+                    f"{self.limits.max_watchers} watch streams are open, the most "
+                    "this server keeps; poll GetJob or watch later",
+                )
             job = self._live.get(job_id)
             subscription = job.events.subscribe() if job else None
         record = self.get(job_id)
@@ -286,20 +310,21 @@ class JobManager:
 
     def _schedule(self) -> None:
         while True:
+            # Asked outside the lock: a slow cluster must not hold up calls.
+            total = ray.cluster_resources().get("CPU", 0)
             with self._lock:
                 if self._stopping:
                     return
-                self._start_what_fits()
+                self._start_what_fits(total)
                 self._wake.wait(SCHEDULER_POLL_SECONDS)
             self.metrics.sweep()
 
-    def _start_what_fits(self) -> None:
+    def _start_what_fits(self, total: float) -> None:
         pending = [
             job for job_id, job in self._live.items() if job_id not in self._running
         ]
         if not pending:
             return
-        total = ray.cluster_resources().get("CPU", 0)
         used = sum(self._live[j].config.workers for j in self._running)
         for job in pending:
             if len(self._running) >= self.limits.max_running_jobs:
@@ -351,7 +376,12 @@ class JobManager:
         except NonFiniteError as failure:
             failure = getattr(failure, "cause", None) or failure
             self.metrics.non_finite.labels(job_id).inc()
-            error = f"{failure}; the last good checkpoint is kept; lower the lr"
+            kept = (
+                f"the checkpoint of step {job.checkpoint_step} is kept"
+                if job.checkpoint_step
+                else "no checkpoint had been written yet"
+            )
+            error = f"{failure}; {kept}; lower the lr or standardise the inputs"
         except DataError as failure:
             error = f"{failure.field}: {failure}"
         except Exception as failure:  # a failed job must not take the server down
@@ -396,9 +426,30 @@ class JobManager:
             job.checkpoint_path, checkpoint, job.plan.spec, job.plan.standardizer
         )
         self.metrics.record_checkpoint(job.job_id, seconds)
+        job.checkpoint_step = checkpoint.step
         self.store.update(
             job.job_id,
             checkpoint_step=checkpoint.step,
             checkpoint_path=str(job.checkpoint_path),
             step=checkpoint.step,
         )
+
+
+def _lock_data_dir(data_dir: Path):
+    """Hold an exclusive lock on data_dir for this process's lifetime.
+
+    Two servers on one data directory would both resume its jobs and write
+    the same checkpoints.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "lock", "w")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(
+            "data_dir",
+            f"another gradpool serve uses {data_dir}; stop it or choose "
+            "another --data-dir",
+        ) from None
+    return handle

@@ -19,3 +19,6 @@ class Limits:
     max_epochs: int = 100_000
     max_active_jobs: int = 64  # pending plus running
     max_running_jobs: int = 4
+    # Each open WatchJob stream holds a server thread; the rest are kept for
+    # other calls and the health check.
+    max_watchers: int = 32

@@ -10,6 +10,7 @@ how it ended, then are removed so they do not pile up.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import platform
 import threading
@@ -28,6 +29,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from service.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 # Seconds: a step of a small model takes milliseconds, a large one seconds.
 STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -325,6 +328,7 @@ class Metrics:
                 f"cannot serve metrics on {host}:{port} ({error.strerror}); "
                 "pick another port, or 0 for no metrics endpoint",
             ) from None
+        logger.info("metrics endpoint=http://%s:%d/metrics", host, server.server_port)
         return server
 
 

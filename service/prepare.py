@@ -62,7 +62,7 @@ def prepare(config: TrainConfig, max_tensor_elements: int | None = None) -> RunP
     A server passes its ``max_tensor_elements``: a network whose W1 or W2
     would be larger is refused before its parameters are allocated.
     """
-    dataset = load_dataset(config.dataset, config.target_column)
+    dataset = load_dataset(config.dataset, config.target_column, max_tensor_elements)
     train_rows, val_rows = split_indices(
         len(dataset.x), config.val_fraction, config.seed
     )

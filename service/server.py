@@ -80,7 +80,10 @@ class Server:
             settings.data_dir, limits, settings.checkpoint_interval, self.metrics
         )
         datasets = DatasetStore(
-            settings.data_dir / "datasets", settings.data_root, limits.max_upload_bytes
+            settings.data_dir / "datasets",
+            settings.data_root,
+            limits.max_upload_bytes,
+            limits.max_tensor_elements,
         )
         interceptors = [MetricsInterceptor(self.metrics)]
         if settings.token:
@@ -109,11 +112,21 @@ class Server:
         )
         address = f"{settings.host}:{settings.port}"
         if credentials is None:
-            self.port = self.grpc.add_insecure_port(address)
+            self.port = self._bind(self.grpc.add_insecure_port, address)
         else:
-            self.port = self.grpc.add_secure_port(address, credentials)
+            self.port = self._bind(self.grpc.add_secure_port, address, credentials)
         if self.port == 0:
             raise ConfigError("port", f"cannot listen on {address}; is it in use?")
+
+    @staticmethod
+    def _bind(bind, address: str, *credentials) -> int:
+        try:
+            return bind(address, *credentials)
+        except RuntimeError:
+            # grpcio raises rather than returning 0 when the port is taken.
+            raise ConfigError(
+                "port", f"cannot listen on {address}; is it in use?"
+            ) from None
 
     def start(self) -> None:
         """Recover stored jobs and start serving."""
@@ -130,6 +143,7 @@ class Server:
         stopped = self.grpc.stop(self.settings.shutdown_grace_seconds)
         self.manager.shutdown()
         stopped.wait()
+        self.manager.close()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
         logger.info("stopped")

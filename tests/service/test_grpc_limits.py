@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import grpc
 import numpy as np
 import pytest
@@ -45,3 +47,66 @@ def test_submissions_beyond_the_active_job_limit_are_resource_exhausted(
         client.cancel(first.job_id)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "limit of 1 pending or running jobs" in caught.value.details()
+
+
+def test_compressed_upload_that_unpacks_beyond_the_limit_is_refused(
+    start_server, tmp_path
+):
+    server = start_server("--max-tensor-elements", "1000")
+    bomb = tmp_path / "zeros.npz"
+    # A few hundred bytes on the wire, a million elements once unpacked.
+    np.savez_compressed(bomb, x=np.zeros((100_000, 10)), y=np.zeros(100_000, int))
+    with server.client() as client, pytest.raises(grpc.RpcError) as caught:
+        client.upload(str(bomb))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "(100000, 10)" in caught.value.details()
+    assert server.healthy()
+
+
+def test_watch_streams_beyond_the_limit_are_refused_and_health_still_answers(
+    start_server,
+):
+    server = start_server("--max-watchers", "2")
+    long_job = request_from_settings(
+        {"dataset": "digits", "epochs": 500, "batch_size": 8, "workers": 1},
+        upload=None,
+    )
+    with server.client() as client:
+        job = client.submit(long_job).job
+        streams = [client.watch(job.job_id) for _ in range(2)]
+        for stream in streams:
+            next(stream)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(client.watch(job.job_id))
+        assert server.healthy()
+        for stream in streams:
+            stream.cancel()
+        client.cancel(job.job_id)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "2 watch streams are open" in caught.value.details()
+
+
+def test_second_server_on_the_same_data_dir_is_refused(
+    start_server, gradpool_command, ray_address
+):
+    first = start_server()
+    second = subprocess.run(
+        [
+            *gradpool_command,
+            "serve",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--data-dir",
+            str(first.data_dir),
+            "--ray-address",
+            ray_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 2
+    assert "another gradpool serve uses" in second.stderr
+    assert first.healthy()
