@@ -14,6 +14,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before
+    # threads that create files could see the momentary value.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write`` with a binary file, then move it into place at path."""
     target = Path(path)
@@ -23,7 +34,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         with os.fdopen(fd, "wb") as handle:
             # mkstemp makes the file private; give it the mode an ordinary
             # new file would get under the current umask.
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            os.fchmod(handle.fileno(), 0o666 & ~UMASK)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -36,9 +47,3 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
