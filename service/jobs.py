@@ -10,20 +10,20 @@ leaves them pending for the next start.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import ray
 
 from service.checkpoints import load_checkpoint, save_checkpoint
-from service.config import ConfigError, TrainConfig, build_config
+from service.config import TrainConfig, build_config
 from service.data import DataError
+from service.data_dir import lock_data_dir
 from service.errors import (
     CapacityError,
     ConflictError,
@@ -34,9 +34,10 @@ from service.errors import (
 from service.events import Event, EventChannel
 from service.job_store import ACTIVE_STATES, TERMINAL_STATES, JobRecord, JobStore
 from service.limits import Limits
+from service.live_job import LiveJob, metrics_dict
 from service.metrics import Metrics
 from service.parameter_server import NonFiniteError, StepStats
-from service.prepare import RunPlan, prepare
+from service.prepare import prepare
 from service.trainer import Checkpoint, EpochMetrics, total_steps, train
 from service.weights import fold_standardizer
 from workers.network import NetworkSpec, Params
@@ -52,36 +53,6 @@ CANCEL_WAIT_SECONDS = 20.0
 SCHEDULER_POLL_SECONDS = 1.0
 
 
-@dataclass
-class LiveJob:
-    """An unfinished job held in memory beside its record."""
-
-    job_id: str
-    config: TrainConfig
-    plan: RunPlan | None
-    checkpoint_path: Path
-    events: EventChannel
-    step: int = 0
-    checkpoint_step: int = 0
-    metrics: dict | None = None
-    stop_reason: str | None = None  # "cancel" or "shutdown"
-    thread: threading.Thread | None = None
-    latest: tuple[int, ray.ObjectRef] | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def metrics_dict(metrics: EpochMetrics, samples_per_second: float) -> dict:
-    """Epoch figures as stored in the record and reported to clients."""
-    return {
-        "epoch": metrics.epoch,
-        "train_loss": metrics.train_loss,
-        "train_accuracy": metrics.train_accuracy,
-        "val_loss": metrics.val_loss,
-        "val_accuracy": metrics.val_accuracy,
-        "samples_per_second": samples_per_second,
-    }
-
-
 class JobManager:
     """Accepts, schedules, runs, cancels and reports jobs."""
 
@@ -95,7 +66,7 @@ class JobManager:
         self.limits = limits
         self.metrics = metrics or Metrics()
         self.checkpoint_interval = checkpoint_interval
-        self._lock_file = _lock_data_dir(data_dir)
+        self._lock_file = lock_data_dir(data_dir)
         self.store = JobStore(data_dir / "jobs.sqlite3")
         self.jobs_dir = data_dir / "jobs"
         self._lock = threading.RLock()
@@ -433,23 +404,3 @@ class JobManager:
             checkpoint_path=str(job.checkpoint_path),
             step=checkpoint.step,
         )
-
-
-def _lock_data_dir(data_dir: Path):
-    """Hold an exclusive lock on data_dir for this process's lifetime.
-
-    Two servers on one data directory would both resume its jobs and write
-    the same checkpoints.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(data_dir / "lock", "w")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(
-            "data_dir",
-            f"another gradpool serve uses {data_dir}; stop it or choose "
-            "another --data-dir",
-        ) from None
-    return handle
