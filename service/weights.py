@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from service.atomic import atomic_write
-from service.data import DataError, Standardizer, check_readable_file, open_npz
+from service.data import DataError, Standardizer, check_readable_file
+from service.npz_files import open_npz
 from workers.network import Params
 
 
