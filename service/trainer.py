@@ -9,6 +9,7 @@ statistics, evaluations and snapshots in submission order as they complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -36,6 +37,9 @@ MAX_STEPS_IN_FLIGHT = 4
 # A worker holds no state of its own beyond the sampler position it is
 # given with each call, so Ray may restart it and retry its call.
 WORKER_RESTARTS = 3
+
+# How long a failed run waits for the errors of its queued steps.
+FAILURE_DRAIN_SECONDS = 10
 
 # How long workers may take to be placed and started before the run gives up.
 ACTOR_START_TIMEOUT_SECONDS = 300
@@ -129,6 +133,7 @@ def train(
     x_val_ref = ray.put(val.x) if val else None
     y_val_ref = ray.put(val.y) if val else None
     actors = []
+    pending: deque = deque()
     try:
         server = (
             ray.remote(ParameterServer)
@@ -188,7 +193,6 @@ def train(
         progress = _Progress(
             start, has_labels, on_step, on_epoch, on_checkpoint, on_parameters
         )
-        pending: deque = deque()
         theta_ref = ray.put(start.theta)
         stopped = False
         for step in range(start.step, total_steps(plan)):
@@ -218,9 +222,29 @@ def train(
             samples_per_second=progress.samples_per_second(finished),
             stopped=stopped,
         )
+    except Exception:
+        _collect_failures(pending)
+        raise
     finally:
         for actor in actors:
             ray.kill(actor)
+
+
+def _collect_failures(pending: deque) -> None:
+    """Read the errors of steps queued behind a failed one.
+
+    They fail as soon as their input does; read, they are not logged again
+    by Ray as unhandled errors on top of the one the caller reports.
+    """
+    refs = []
+    for _, item in pending:
+        refs.extend(item if isinstance(item, (list, tuple)) else [item])
+    if not refs:
+        return
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=FAILURE_DRAIN_SECONDS)
+    for ref in ready:
+        with contextlib.suppress(Exception):
+            ray.get(ref)
 
 
 def _named(name: str, role: str) -> dict[str, str]:
