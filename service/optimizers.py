@@ -253,8 +253,10 @@ def _check_range(
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        bounds = f"{left}{low if low is not None else '-inf'}, "
-        bounds += f"{high if high is not None else 'inf'}{right}"
-        raise SettingError(name, f"must be a finite number in {bounds}; got {value!r}")
+        if high is None:
+            bounds = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            bounds = f"in {left}{low:g}, {high:g}{right}"
+        raise SettingError(name, f"must be a finite number {bounds}; got {value!r}")

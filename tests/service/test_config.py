@@ -128,8 +128,8 @@ def test_bad_betas_are_reported_as_betas(betas, shown):
 @pytest.mark.parametrize(
     ("settings", "field", "reason"),
     [
-        ({"lr": -0.1}, "lr", "must be a finite number in (0.0, inf]; got -0.1"),
-        ({"eps": math.inf}, "eps", "must be a finite number in [0.0, inf]; got inf"),
+        ({"lr": -0.1}, "lr", "must be a finite number > 0; got -0.1"),
+        ({"eps": math.inf}, "eps", "must be a finite number >= 0; got inf"),
         (
             {"optimizer": "sgd", "nesterov": True},
             "nesterov",
@@ -138,7 +138,7 @@ def test_bad_betas_are_reported_as_betas(betas, shown):
         (
             {"optimizer": "rmsprop", "alpha": 1.0},
             "alpha",
-            "must be a finite number in [0.0, 1.0); got 1.0",
+            "must be a finite number in [0, 1); got 1.0",
         ),
     ],
 )
