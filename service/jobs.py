@@ -383,14 +383,15 @@ class JobManager:
 
     def _on_step(self, job: LiveJob, stats: StepStats) -> None:
         job.step = stats.step
+        job.throughput.add(stats.count)
         self.metrics.record_step(job.job_id, stats)
         job.events.publish("step", stats)
 
     def _on_epoch(self, job: LiveJob, metrics: EpochMetrics) -> None:
-        job.metrics = metrics_dict(metrics, 0.0)
+        job.metrics = metrics_dict(metrics, job.throughput.per_second())
         self.metrics.record_epoch(job.job_id, metrics)
         self.store.update(job.job_id, step=metrics.step, metrics=job.metrics)
-        job.events.publish("epoch", metrics)
+        job.events.publish("epoch", {**job.metrics, "step": metrics.step})
 
     def _on_checkpoint(self, job: LiveJob, checkpoint: Checkpoint) -> None:
         seconds = save_checkpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,31 @@ from service.config import TrainConfig
 from service.events import EventChannel
 from service.prepare import RunPlan
 from service.run_state import EpochMetrics
+
+
+class Throughput:
+    """Samples per second since the first step this process saw.
+
+    The first step is left out, as it includes the workers' start-up.
+    """
+
+    def __init__(self) -> None:
+        self._first: float | None = None
+        self._samples = 0
+
+    def add(self, samples: int) -> None:
+        """Count one applied step of ``samples`` samples."""
+        if self._first is None:
+            self._first = time.perf_counter()
+        else:
+            self._samples += samples
+
+    def per_second(self) -> float:
+        """The rate so far; 0 before a second step."""
+        if self._first is None:
+            return 0.0
+        elapsed = time.perf_counter() - self._first
+        return self._samples / elapsed if elapsed > 0 else 0.0
 
 
 @dataclass
@@ -30,6 +56,7 @@ class LiveJob:
     thread: threading.Thread | None = None
     latest: tuple[int, ray.ObjectRef] | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    throughput: Throughput = field(default_factory=Throughput)
 
 
 def metrics_dict(metrics: EpochMetrics, samples_per_second: float) -> dict:

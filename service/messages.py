@@ -7,7 +7,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.job_store import JobRecord
 from service.parameter_server import StepStats
 from service.proto import trainer_pb2 as pb
-from service.run_state import EpochMetrics
 from service.tensors import to_tensor
 from workers.network import Params
 
@@ -71,16 +70,9 @@ def step_event(job_id: str, stats: StepStats) -> pb.JobEvent:
     return pb.JobEvent(job_id=job_id, step=step)
 
 
-def epoch_event(job_id: str, metrics: EpochMetrics) -> pb.JobEvent:
-    """One finished epoch as a JobEvent."""
-    values = {
-        "epoch": metrics.epoch,
-        "train_loss": metrics.train_loss,
-        "train_accuracy": metrics.train_accuracy,
-        "val_loss": metrics.val_loss,
-        "val_accuracy": metrics.val_accuracy,
-    }
-    epoch = pb.EpochEvent(metrics=job_metrics(values), step=metrics.step)
+def epoch_event(job_id: str, values: dict) -> pb.JobEvent:
+    """One finished epoch (its stored figures and its last step) as a JobEvent."""
+    epoch = pb.EpochEvent(metrics=job_metrics(values), step=values["step"])
     return pb.JobEvent(job_id=job_id, epoch=epoch)
 
 

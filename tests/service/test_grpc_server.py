@@ -230,3 +230,14 @@ def test_data_path_outside_the_data_root_is_refused(start_server, tmp_path):
                 client.submit(request)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "outside the server's data root" in caught.value.details()
+
+
+def test_epoch_events_report_throughput_while_the_job_runs(shared_server):
+    request = request_from_settings(
+        {"dataset": "digits", "epochs": 3, "batch_size": 32}, upload=None
+    )
+    with shared_server.client() as client:
+        _, events = run_to_end(client, request)
+    epochs = [e.epoch for e in events if e.WhichOneof("event") == "epoch"]
+    assert len(epochs) == 3
+    assert all(e.metrics.samples_per_second > 0 for e in epochs)
