@@ -1,15 +1,17 @@
 """Errors the service reports to clients, each tied to one gRPC status.
 
 Every error carries the field it concerns and a message saying what was
-wrong and how to fix it. ``DataError`` (and ``ConfigError``) mean the request
-is invalid; the classes here cover the other statuses.
+wrong and how to fix it. ``DataError`` (and its subclass ``ConfigError`` for
+settings) means the input is invalid; its subclasses here stand for the
+other statuses. The command line prints any of them as one line naming the
+option; the gRPC servicer turns them into the status they name.
 """
 
 from __future__ import annotations
 
 
 class DataError(ValueError):
-    """A data set or its options cannot be used; the message says why."""
+    """Input that cannot be used (INVALID_ARGUMENT); the message says why."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
