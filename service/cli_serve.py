@@ -12,6 +12,18 @@ from service.limits import Limits
 from service.local_ray import connect_ray
 from service.metrics import DEFAULT_RETENTION_SECONDS
 
+LIMIT_HELP = {
+    "max_message_bytes": "largest gRPC message received or sent, in bytes",
+    "max_tensor_elements": "largest tensor or data set array, in elements",
+    "max_upload_bytes": "largest uploaded data set file, in bytes",
+    "max_hidden": "largest hidden layer a request may ask for",
+    "max_workers": "most workers one job may ask for",
+    "max_epochs": "most epochs one job may ask for",
+    "max_active_jobs": "most jobs pending or running at once",
+    "max_running_jobs": "most jobs training at once",
+    "max_watchers": "most WatchJob streams open at once",
+}
+
 
 def add_serve_command(commands) -> None:
     """Register ``gradpool serve``."""
@@ -90,7 +102,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
             "--" + name.replace("_", "-"),
             type=int,
             default=value,
-            help="default: %(default)s",
+            metavar="N",
+            help=f"{LIMIT_HELP[name]} (default: %(default)s)",
         )
 
 
