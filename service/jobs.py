@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import ray
 
-from service.checkpoints import load_checkpoint, save_checkpoint
 from service.config import TrainConfig, build_config
 from service.data import DataError
 from service.data_dir import lock_data_dir
@@ -32,14 +30,14 @@ from service.errors import (
     UnavailableError,
 )
 from service.events import Event, EventChannel
+from service.job_parameters import job_parameters
+from service.job_run import JobRun
 from service.job_store import ACTIVE_STATES, TERMINAL_STATES, JobRecord, JobStore
 from service.limits import Limits
-from service.live_job import LiveJob, metrics_dict
+from service.live_job import LiveJob
 from service.metrics import Metrics
-from service.parameter_server import NonFiniteError, StepStats
 from service.prepare import prepare
-from service.trainer import Checkpoint, EpochMetrics, total_steps, train
-from service.weights import fold_standardizer
+from service.trainer import total_steps
 from workers.network import NetworkSpec, Params
 
 logger = logging.getLogger(__name__)
@@ -233,20 +231,7 @@ class JobManager:
             job = self._live.get(job_id)
             latest = job.latest if job else None
             plan = job.plan if job else None
-        if latest is not None and plan is not None:
-            step, theta_ref = latest
-            theta, spec, standardizer = ray.get(theta_ref), plan.spec, plan.standardizer
-        elif record.checkpoint_path and Path(record.checkpoint_path).exists():
-            checkpoint, spec, standardizer = load_checkpoint(record.checkpoint_path)
-            step, theta = checkpoint.step, checkpoint.theta
-        else:
-            raise PreconditionError(
-                "job_id", f"job {job_id} is {record.state} and has no parameters yet"
-            )
-        params = spec.unflatten(np.asarray(theta))
-        if standardizer is not None:
-            params = fold_standardizer(params, standardizer)
-        return Params(*(p.astype(spec.dtype) for p in params)), step, spec
+        return job_parameters(record, latest, plan)
 
     def active_watchers(self) -> int:
         """Watch streams open across all jobs."""
@@ -310,56 +295,12 @@ class JobManager:
             job.thread.start()
 
     def _run(self, job: LiveJob) -> None:
-        job_id = job.job_id
-        state, error = "FAILED", ""
-        try:
-            self._set_state(job, "RUNNING")
-            plan = job.plan or prepare(job.config)
-            with self._lock:
-                job.plan = plan
-            self.metrics.start_job(job_id, total_steps(plan), job.config.workers)
-            resume = None
-            if job.checkpoint_path.exists():
-                resume, _, _ = load_checkpoint(job.checkpoint_path)
-            result = train(
-                plan,
-                on_step=lambda stats: self._on_step(job, stats),
-                on_epoch=lambda metrics: self._on_epoch(job, metrics),
-                resume=resume,
-                should_stop=lambda: job.stop_reason is not None,
-                checkpoint_interval=(
-                    job.config.checkpoint_interval or self.checkpoint_interval
-                ),
-                on_checkpoint=lambda checkpoint: self._on_checkpoint(job, checkpoint),
-                on_parameters=lambda step, ref: setattr(job, "latest", (step, ref)),
-                # Unique per attempt: actors of a stopped attempt may linger
-                # for a moment while Ray tears them down.
-                name=f"gradpool-{job_id}-{uuid.uuid4().hex[:6]}",
-            )
-            if not result.stopped:
-                state = "SUCCEEDED"
-                if result.final is not None:
-                    job.metrics = metrics_dict(result.final, result.samples_per_second)
-            elif job.stop_reason == "cancel":
-                state = "CANCELLED"
-            else:
-                state = "PENDING"
-        except NonFiniteError as failure:
-            failure = getattr(failure, "cause", None) or failure
-            self.metrics.non_finite.labels(job_id).inc()
-            kept = (
-                f"the checkpoint of step {job.checkpoint_step} is kept"
-                if job.checkpoint_step
-                else "no checkpoint had been written yet"
-            )
-            error = f"{failure}; {kept}; lower the lr or standardise the inputs"
-        except DataError as failure:
-            error = f"{failure.field}: {failure}"
-        except Exception as failure:  # a failed job must not take the server down
-            logger.exception("job=%s failed", job_id)
-            error = f"{type(failure).__name__}: {failure}"
+        run = JobRun(
+            job, self.store, self.metrics, self._lock, self.checkpoint_interval
+        )
+        state, error = run.execute()
         with self._lock:
-            self._running.discard(job_id)
+            self._running.discard(job.job_id)
             self._finish(job, state, error)
             self._wake.notify_all()
 
@@ -376,32 +317,3 @@ class JobManager:
             job.events.close()
             self.metrics.end_job(job.job_id, failed=state == "FAILED")
         job.done.set()
-
-    def _set_state(self, job: LiveJob, state: str) -> None:
-        self.store.update(job.job_id, state=state)
-        job.events.publish("job", self.store.get(job.job_id))
-
-    def _on_step(self, job: LiveJob, stats: StepStats) -> None:
-        job.step = stats.step
-        job.throughput.add(stats.count)
-        self.metrics.record_step(job.job_id, stats)
-        job.events.publish("step", stats)
-
-    def _on_epoch(self, job: LiveJob, metrics: EpochMetrics) -> None:
-        job.metrics = metrics_dict(metrics, job.throughput.per_second())
-        self.metrics.record_epoch(job.job_id, metrics)
-        self.store.update(job.job_id, step=metrics.step, metrics=job.metrics)
-        job.events.publish("epoch", {**job.metrics, "step": metrics.step})
-
-    def _on_checkpoint(self, job: LiveJob, checkpoint: Checkpoint) -> None:
-        seconds = save_checkpoint(
-            job.checkpoint_path, checkpoint, job.plan.spec, job.plan.standardizer
-        )
-        self.metrics.record_checkpoint(job.job_id, seconds)
-        job.checkpoint_step = checkpoint.step
-        self.store.update(
-            job.job_id,
-            checkpoint_step=checkpoint.step,
-            checkpoint_path=str(job.checkpoint_path),
-            step=checkpoint.step,
-        )
