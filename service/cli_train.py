@@ -168,13 +168,12 @@ def run_train(args: argparse.Namespace) -> int:
     import ray
 
     from service.progress import Progress, format_epoch
-    from service.trainer import total_steps, train
+    from service.trainer import sampler_for, total_steps, train
 
     job = f"train-{uuid.uuid4().hex[:8]}"
     logger.info("job=%s dataset=%s workers=%d", job, config.dataset, config.workers)
     metrics.start_job(job, total_steps(plan), config.workers)
-    steps_per_epoch = -(-len(plan.train.x) // config.batch_size)
-    progress = Progress(config.epochs, steps_per_epoch)
+    progress = Progress(config.epochs, sampler_for(plan).batches_per_epoch)
     stop = StopSignal()
 
     def on_step(stats) -> None:

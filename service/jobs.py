@@ -19,7 +19,7 @@ from pathlib import Path
 
 import ray
 
-from service.config import TrainConfig, build_config
+from service.config import ConfigError, TrainConfig, build_config
 from service.data import DataError
 from service.data_dir import lock_data_dir
 from service.errors import (
@@ -37,7 +37,7 @@ from service.limits import Limits
 from service.live_job import LiveJob
 from service.metrics import Metrics
 from service.prepare import prepare
-from service.trainer import total_steps
+from service.trainer import check_cluster_fits, total_steps
 from workers.network import NetworkSpec, Params
 
 logger = logging.getLogger(__name__)
@@ -132,13 +132,10 @@ class JobManager:
             if existing:
                 return existing, False
         plan = prepare(config, self.limits.max_tensor_elements)
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if config.workers > cpus:
-            raise CapacityError(
-                "request.workers",
-                f"{config.workers} workers need {config.workers} CPUs; the Ray "
-                f"cluster has {cpus:g} in all",
-            )
+        try:
+            check_cluster_fits(config.workers)
+        except ConfigError as error:
+            raise CapacityError("request.workers", str(error)) from None
         with self._lock:
             if self._stopping:
                 raise UnavailableError(

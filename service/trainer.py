@@ -85,14 +85,21 @@ def check_cluster_fits(num_workers: int) -> None:
         raise ConfigError(
             "workers",
             f"{num_workers} workers need {num_workers} CPUs, but the Ray "
-            f"cluster has {cpus:g}; lower --workers or add nodes",
+            f"cluster has {cpus:g}; ask for fewer workers or add nodes",
         )
+
+
+def sampler_for(plan: RunPlan) -> BatchSampler:
+    """The batch sampler of a run."""
+    config = plan.config
+    return BatchSampler(
+        len(plan.train.x), config.batch_size, config.seed, config.shuffle
+    )
 
 
 def total_steps(plan: RunPlan) -> int:
     """Steps of the whole run."""
-    config = plan.config
-    return config.epochs * math.ceil(len(plan.train.x) / config.batch_size)
+    return plan.config.epochs * sampler_for(plan).batches_per_epoch
 
 
 def train(
@@ -119,9 +126,7 @@ def train(
     config = plan.config
     num_workers = config.workers
     check_cluster_fits(num_workers)
-    sampler = BatchSampler(
-        len(plan.train.x), config.batch_size, config.seed, config.shuffle
-    )
+    sampler = sampler_for(plan)
     batches = sampler.batches_per_epoch
     has_labels = plan.train.has_labels
     start = resume or Checkpoint(0, plan.theta0, None)
